@@ -1,0 +1,95 @@
+"""The ASGI application: the FHIR engine and the enabled services in one Starlette app."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, version
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from samhandling.infrastructure.database import DatabaseUrl
+from samhandling.platform.fhir.engine import FhirEngine
+from samhandling.platform.fhir.rest.endpoint import FhirEndpoint
+from samhandling.platform.fhir.storage import Store, open_store
+from samhandling.settings import Settings
+
+log = logging.getLogger("samhandling")
+FHIR_PREFIX = "/fhir"
+_FHIR_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def software_version() -> str:
+    """The installed samhandling version."""
+    try:
+        return version("samhandling")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:
+    """Build the application; it opens (and migrates) its store at start-up unless given one."""
+    settings = settings or Settings.from_env()
+    endpoint = _LazyEndpoint(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        opened = store or await open_store(
+            settings.effective_database_url, pool_size=settings.pg_pool_size
+        )
+        endpoint.bind(FhirEngine(opened))
+        log.info(
+            "samhandling %s ready: FHIR API at http://%s:%s%s, %s backend (%s)",
+            software_version(),
+            settings.host,
+            settings.port,
+            FHIR_PREFIX,
+            opened.backend,
+            DatabaseUrl.parse(settings.effective_database_url).redacted(),
+        )
+        try:
+            yield
+        finally:
+            if store is None:
+                await opened.close()
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route(FHIR_PREFIX, endpoint.handle, methods=_FHIR_METHODS),
+        Route(FHIR_PREFIX + "/{path:path}", endpoint.handle, methods=_FHIR_METHODS),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+class _LazyEndpoint:
+    """The FHIR endpoint, bound to its engine once the store is open."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._endpoint: FhirEndpoint | None = None
+
+    def bind(self, engine: FhirEngine) -> None:
+        """Serve with ``engine`` from now on."""
+        self._endpoint = FhirEndpoint(
+            engine,
+            prefix=FHIR_PREFIX,
+            max_body_bytes=self._settings.max_body_bytes,
+            software_version=software_version(),
+        )
+
+    async def handle(self, request: Request) -> Response:
+        """Handle one FHIR request."""
+        assert self._endpoint is not None, "the application has not started"
+        return await self._endpoint(request)
+
+
+def create_app_from_env() -> Starlette:
+    """Factory for ``uvicorn --factory`` (worker processes read settings from the environment)."""
+    return create_app(Settings.from_env())

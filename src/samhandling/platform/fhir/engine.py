@@ -1,0 +1,257 @@
+"""The FHIR engine: the interactions on plain Python values, independent of HTTP.
+
+Every write validates, then runs inside one store transaction that locks the row it changes,
+so version checks (If-Match) and creates of client-chosen ids are decided by the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+from samhandling.platform.fhir.content import stamp
+from samhandling.platform.fhir.errors import FhirError, gone, not_found
+from samhandling.platform.fhir.ids import new_id
+from samhandling.platform.fhir.patch import PatchError, apply_fhirpath_patch, apply_json_patch
+from samhandling.platform.fhir.storage import (
+    HistoryQuery,
+    HistoryRow,
+    ResourceVersion,
+    Store,
+    StoreTransaction,
+)
+from samhandling.platform.fhir.validation import check_id, check_resource_type, validate_resource
+
+JSON_PATCH = "json-patch"
+FHIRPATH_PATCH = "fhirpath-patch"
+_TICK = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What a write produced: the new version, and whether it (re)created the resource."""
+
+    resource: ResourceVersion
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Preconditions:
+    """HTTP preconditions on a write: ``If-Match`` version, ``If-None-Match: *``."""
+
+    if_match: int | None = None
+    if_none_match_any: bool = False
+
+
+NO_PRECONDITIONS = Preconditions()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class FhirEngine:
+    """Create, read, update, patch, delete and history over a `Store`."""
+
+    def __init__(self, store: Store, clock: Callable[[], datetime] = _now) -> None:
+        self.store = store
+        self._clock = clock
+
+    @asynccontextmanager
+    async def transaction(
+        self, tx: StoreTransaction | None = None
+    ) -> AsyncIterator[StoreTransaction]:
+        """Join ``tx`` when given (a Bundle transaction), else open a new store transaction."""
+        if tx is not None:
+            yield tx
+        else:
+            async with self.store.transaction() as new_tx:
+                yield new_tx
+
+    # reads
+
+    async def read(self, type: str, id: str, tx: StoreTransaction | None = None) -> ResourceVersion:
+        """The current version; 404 if it never existed, 410 if deleted."""
+        check_resource_type(type)
+        check_id(id)
+        current = await (tx.current(type, id, lock=False) if tx else self.store.read(type, id))
+        if current is None:
+            raise not_found(type, id)
+        if current.deleted:
+            raise gone(type, id, current.version)
+        return current
+
+    async def vread(
+        self, type: str, id: str, version: str, tx: StoreTransaction | None = None
+    ) -> ResourceVersion:
+        """A specific version; 404 if unknown, 410 if that version is a deletion."""
+        check_resource_type(type)
+        check_id(id)
+        if not version.isdigit() or len(version) > 9:
+            raise not_found(type, f"{id}/_history/{version}")
+        number = int(version)
+        found = await (tx.vread(type, id, number) if tx else self.store.vread(type, id, number))
+        if found is None:
+            raise not_found(type, f"{id}/_history/{version}")
+        if found.deleted:
+            raise gone(type, id, found.version)
+        return found
+
+    async def history(
+        self, query: HistoryQuery, tx: StoreTransaction | None = None
+    ) -> list[HistoryRow]:
+        """Versions newest first (one more than ``query.count`` when there is a next page)."""
+        if query.type is not None:
+            check_resource_type(query.type)
+        if query.id is not None:
+            check_id(query.id)
+        return await (tx.history(query) if tx else self.store.history(query))
+
+    # writes
+
+    def prepare_create(self, type: str, resource: object, id: str | None = None) -> dict:
+        """Validate a resource for create (a client-sent id is ignored, as the spec says)."""
+        check_resource_type(type)
+        if isinstance(resource, dict) and "id" in resource:
+            resource = {k: v for k, v in resource.items() if k != "id"}
+        return validate_resource(resource, type)
+
+    async def create(
+        self,
+        type: str,
+        resource: object,
+        tx: StoreTransaction | None = None,
+        *,
+        id: str | None = None,
+    ) -> WriteResult:
+        """Create with a new server-assigned id (or ``id``, pre-assigned by a transaction)."""
+        body = self.prepare_create(type, resource)
+        async with self.transaction(tx) as t:
+            version = ResourceVersion(type, id or new_id(), 1, self._clock(), None)
+            version = _with_content(version, body)
+            if not await t.insert_new(version, "POST"):
+                raise FhirError.of(409, "duplicate", f"{type}/{version.id} exists already")
+            return WriteResult(version, created=True)
+
+    async def create_many(
+        self, items: list[tuple[str, str, dict]], tx: StoreTransaction
+    ) -> list[WriteResult]:
+        """Create already validated resources with pre-assigned new ids in one round trip."""
+        now = self._clock()
+        versions = [
+            _with_content(ResourceVersion(t, i, 1, now, None), body) for t, i, body in items
+        ]
+        await tx.insert_many_new(versions, "POST")
+        return [WriteResult(v, created=True) for v in versions]
+
+    async def update(
+        self,
+        type: str,
+        id: str,
+        resource: object,
+        preconditions: Preconditions = NO_PRECONDITIONS,
+        tx: StoreTransaction | None = None,
+    ) -> WriteResult:
+        """Update, or create with the client-chosen ``id`` when it does not exist."""
+        check_resource_type(type)
+        check_id(id)
+        body = validate_resource(resource, type, id=id)
+        async with self.transaction(tx) as t:
+            current = await t.current(type, id)
+            if current is None:
+                _check_preconditions(preconditions, None)
+                first = _with_content(ResourceVersion(type, id, 1, self._clock(), None), body)
+                if await t.insert_new(first, "PUT"):
+                    return WriteResult(first, created=True)
+                current = await t.current(type, id)  # a concurrent request created it first
+                assert current is not None
+            _check_preconditions(preconditions, current)
+            new = self._next_version(current, body)
+            await t.replace(new, "PUT", current.version)
+            return WriteResult(new, created=current.deleted)
+
+    async def patch(
+        self,
+        type: str,
+        id: str,
+        patch: object,
+        patch_format: str,
+        preconditions: Preconditions = NO_PRECONDITIONS,
+        tx: StoreTransaction | None = None,
+    ) -> WriteResult:
+        """Apply a JSON Patch or FHIRPath Patch to the current version."""
+        check_resource_type(type)
+        check_id(id)
+        async with self.transaction(tx) as t:
+            current = await t.current(type, id)
+            if current is None:
+                raise not_found(type, id)
+            if current.deleted:
+                raise gone(type, id, current.version)
+            _check_preconditions(preconditions, current)
+            original = orjson.loads(current.content)  # type: ignore[arg-type]
+            try:
+                if patch_format == JSON_PATCH:
+                    patched = apply_json_patch(original, patch)
+                else:
+                    patched = apply_fhirpath_patch(original, patch)
+            except PatchError as exc:
+                raise FhirError.of(
+                    422, "processing", f"patch failed: {exc.message}", exc.expression
+                ) from None
+            body = validate_resource(patched, type, id=id)
+            new = self._next_version(current, body)
+            await t.replace(new, "PATCH", current.version)
+            return WriteResult(new, created=False)
+
+    async def delete(
+        self,
+        type: str,
+        id: str,
+        preconditions: Preconditions = NO_PRECONDITIONS,
+        tx: StoreTransaction | None = None,
+    ) -> WriteResult | None:
+        """Delete as a versioned tombstone; None when there was nothing (left) to delete."""
+        check_resource_type(type)
+        check_id(id)
+        async with self.transaction(tx) as t:
+            current = await t.current(type, id)
+            if current is None or current.deleted:
+                if preconditions.if_match is not None:
+                    _check_preconditions(preconditions, current)
+                return None
+            _check_preconditions(preconditions, current)
+            tombstone = ResourceVersion(type, id, current.version + 1, self._later(current), None)
+            await t.replace(tombstone, "DELETE", current.version)
+            return WriteResult(tombstone, created=False)
+
+    def _later(self, current: ResourceVersion) -> datetime:
+        """Now, but never at or before the current version's time (clocks of workers differ)."""
+        return max(self._clock(), current.last_updated + _TICK)
+
+    def _next_version(self, current: ResourceVersion, body: dict) -> ResourceVersion:
+        version = ResourceVersion(
+            current.type, current.id, current.version + 1, self._later(current), None
+        )
+        return _with_content(version, body)
+
+
+def _with_content(version: ResourceVersion, body: dict) -> ResourceVersion:
+    content = stamp(body, version.id, version.version, version.last_updated)
+    return ResourceVersion(version.type, version.id, version.version, version.last_updated, content)
+
+
+def _check_preconditions(preconditions: Preconditions, current: ResourceVersion | None) -> None:
+    exists = current is not None and not current.deleted
+    wanted = preconditions.if_match
+    if wanted is not None and (current is None or current.version != wanted):
+        have = f"version {current.version}" if current is not None else "no version"
+        raise FhirError.of(
+            412, "conflict", f"If-Match wanted version {wanted}; the server has {have}"
+        )
+    if preconditions.if_none_match_any and exists:
+        raise FhirError.of(412, "conflict", "If-None-Match: * but the resource exists")

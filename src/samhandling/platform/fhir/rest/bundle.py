@@ -1,0 +1,343 @@
+"""Batch and transaction Bundles (POST to the base).
+
+A transaction is atomic: one store transaction, entries processed in the order the spec
+requires (DELETE, POST, PUT/PATCH, GET/HEAD), ``urn:uuid:`` and other fullUrls of new
+resources rewritten to the ids the server assigns. A batch runs every entry on its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass
+
+import orjson
+from starlette.datastructures import QueryParams
+
+from samhandling.platform.fhir.datetimes import format_instant
+from samhandling.platform.fhir.engine import (
+    FHIRPATH_PATCH,
+    JSON_PATCH,
+    NO_PRECONDITIONS,
+    FhirEngine,
+    Preconditions,
+)
+from samhandling.platform.fhir.errors import FhirError, Issue
+from samhandling.platform.fhir.ids import new_id
+from samhandling.platform.fhir.rest.http import parse_etag
+from samhandling.platform.fhir.rest.interactions import (
+    Interaction,
+    Result,
+    execute,
+    parse_target,
+    write_result,
+)
+from samhandling.platform.fhir.walk import walk
+
+log = logging.getLogger(__name__)
+
+_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+MAX_ENTRIES = 10_000
+
+
+@dataclass(slots=True)
+class Entry:
+    """A parsed Bundle entry."""
+
+    index: int
+    interaction: Interaction
+    full_url: str | None
+    new_id: str | None = None  # pre-assigned id of a POST inside a transaction
+
+
+async def process_bundle(engine: FhirEngine, bundle: object, base: str, prefer_return: str) -> dict:
+    """Run a batch or transaction Bundle; returns the response Bundle."""
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise FhirError.of(
+            400, "invalid", "POST to the base takes a Bundle of type batch or transaction"
+        )
+    kind = bundle.get("type")
+    if kind not in ("batch", "transaction"):
+        raise FhirError.of(
+            400, "invalid", f"Bundle.type must be batch or transaction, not {kind!r}", "Bundle.type"
+        )
+    raw_entries = bundle.get("entry", [])
+    if not isinstance(raw_entries, list):
+        raise FhirError.of(400, "structure", "Bundle.entry must be an array", "Bundle.entry")
+    if len(raw_entries) > MAX_ENTRIES:
+        raise FhirError.of(
+            413, "too-costly", f"a Bundle may have at most {MAX_ENTRIES} entries", "Bundle.entry"
+        )
+    if kind == "transaction":
+        entries = [_parse_entry(i, raw, base, prefer_return) for i, raw in enumerate(raw_entries)]
+        results = await _transaction(engine, entries)
+    else:
+        results = await _batch(engine, raw_entries, base, prefer_return)
+    return {
+        "resourceType": "Bundle",
+        "type": f"{kind}-response",
+        "entry": [_response_entry(result, base) for result in results],
+    }
+
+
+async def _transaction(engine: FhirEngine, entries: list[Entry]) -> list[Result]:
+    _assign_ids(entries)
+    _check_distinct_targets(entries)
+    _rewrite_references(entries)
+    creates = [e for e in entries if e.interaction.method == "POST"]
+    new_resources = []
+    for entry in creates:
+        with _in_entry(entry):
+            type_ = entry.interaction.target.type
+            body = engine.prepare_create(type_, entry.interaction.body)  # type: ignore[arg-type]
+            new_resources.append((type_, entry.new_id, body))
+    results: dict[int, Result] = {}
+    async with engine.store.transaction() as tx:
+        for entry in entries:
+            if entry.interaction.method == "DELETE":
+                with _in_entry(entry):
+                    results[entry.index] = await execute(engine, entry.interaction, tx)
+        if creates:
+            written = await engine.create_many(new_resources, tx)  # type: ignore[arg-type]
+            for entry, write in zip(creates, written, strict=True):
+                results[entry.index] = write_result(entry.interaction, write)
+        for phase in (("PUT", "PATCH"), ("GET", "HEAD")):
+            for entry in entries:
+                if entry.interaction.method in phase:
+                    with _in_entry(entry):
+                        results[entry.index] = await execute(engine, entry.interaction, tx)
+    return [results[e.index] for e in entries]
+
+
+async def _batch(
+    engine: FhirEngine, raw_entries: list, base: str, prefer_return: str
+) -> list[Result | FhirError]:
+    """Every entry on its own; a failing entry gets its error, the others still run."""
+    parsed: list[Entry | FhirError] = []
+    for index, raw in enumerate(raw_entries):
+        try:
+            parsed.append(_parse_entry(index, raw, base, prefer_return))
+        except FhirError as error:
+            parsed.append(error)
+    results: dict[int, Result | FhirError] = {}
+    for index, item in enumerate(parsed):
+        if isinstance(item, FhirError):
+            results[index] = item
+    runnable = sorted(
+        (e for e in parsed if isinstance(e, Entry)), key=lambda e: _ORDER[e.interaction.method]
+    )
+    for entry in runnable:
+        try:
+            with _in_entry(entry):
+                results[entry.index] = await execute(engine, entry.interaction)
+        except FhirError as error:
+            results[entry.index] = error
+    return [results[index] for index in range(len(parsed))]
+
+
+class _in_entry:
+    """Prefix errors raised while handling an entry with where in the Bundle they arose."""
+
+    def __init__(self, entry: Entry) -> None:
+        self.entry = entry
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> bool:
+        if isinstance(exc, FhirError):
+            request = self.entry.interaction
+            where = f"Bundle.entry[{self.entry.index}] ({request.method} {request.target.path()})"
+            exc.issues = [
+                Issue(i.severity, i.code, f"{where}: {i.diagnostics}", i.expression)
+                for i in exc.issues
+            ]
+        return False
+
+
+def _parse_entry(index: int, raw: object, base: str, prefer_return: str) -> Entry:
+    where = f"Bundle.entry[{index}]"
+
+    def fail(message: str, expression: str) -> FhirError:
+        return FhirError.of(400, "invalid", f"{where}: {message}", expression)
+
+    if not isinstance(raw, dict):
+        raise fail("an entry must be an object", where)
+    request = raw.get("request")
+    if not isinstance(request, dict):
+        raise fail("entry.request is required in a batch or transaction", f"{where}.request")
+    method = request.get("method")
+    if method not in _ORDER:
+        raise fail(f"request.method must be one of {', '.join(_ORDER)}", f"{where}.request.method")
+    url = request.get("url")
+    if not isinstance(url, str) or not url:
+        raise fail("request.url is required", f"{where}.request.url")
+    if url.startswith(base + "/"):
+        url = url[len(base) + 1 :]
+    elif "://" in url:
+        raise fail(f"request.url {url!r} is not on this server", f"{where}.request.url")
+    path, _, query = url.partition("?")
+    target = parse_target(path)
+    if query and method != "GET":
+        raise FhirError.of(
+            501,
+            "not-supported",
+            f"{where}: conditional {method} is not supported yet",
+            f"{where}.request.url",
+        )
+    resource = raw.get("resource")
+    body: object = None
+    patch_format = None
+    if method in ("POST", "PUT"):
+        if not isinstance(resource, dict):
+            raise fail(f"a {method} entry needs a resource", f"{where}.resource")
+        body = resource
+    elif method == "PATCH":
+        body, patch_format = _patch_body(resource, where)
+    full_url = raw.get("fullUrl")
+    if full_url is not None and not isinstance(full_url, str):
+        raise fail("fullUrl must be a string", f"{where}.fullUrl")
+    return Entry(
+        index,
+        Interaction(
+            method=method,
+            target=target,
+            params=QueryParams(query),
+            body=body,
+            patch_format=patch_format,
+            preconditions=_entry_preconditions(request, where),
+            prefer_return=prefer_return,
+            base=base,
+        ),
+        full_url,
+    )
+
+
+def _patch_body(resource: object, where: str) -> tuple[object, str]:
+    """A PATCH entry carries a Parameters resource (FHIRPath Patch) or a Binary (JSON Patch)."""
+    if isinstance(resource, dict) and resource.get("resourceType") == "Parameters":
+        return resource, FHIRPATH_PATCH
+    if isinstance(resource, dict) and resource.get("resourceType") == "Binary":
+        if resource.get("contentType") != "application/json-patch+json":
+            raise FhirError.of(
+                415,
+                "not-supported",
+                f"{where}: a Binary patch must be application/json-patch+json",
+                f"{where}.resource",
+            )
+        try:
+            return orjson.loads(
+                base64.b64decode(resource.get("data", ""), validate=True)
+            ), JSON_PATCH
+        except (ValueError, TypeError, orjson.JSONDecodeError):
+            raise FhirError.of(
+                400,
+                "invalid",
+                f"{where}: Binary.data is not base64-encoded JSON",
+                f"{where}.resource.data",
+            ) from None
+    raise FhirError.of(
+        400,
+        "invalid",
+        f"{where}: a PATCH entry needs a Parameters or Binary resource",
+        f"{where}.resource",
+    )
+
+
+def _entry_preconditions(request: dict, where: str) -> Preconditions:
+    if_match = request.get("ifMatch")
+    if_none_match = request.get("ifNoneMatch")
+    if if_match is None and if_none_match is None:
+        return NO_PRECONDITIONS
+    if if_match is not None and not isinstance(if_match, str):
+        raise FhirError.of(
+            400, "invalid", f"{where}: request.ifMatch must be a string", f"{where}.request.ifMatch"
+        )
+    return Preconditions(
+        if_match=parse_etag(if_match, "ifMatch") if if_match else None,
+        if_none_match_any=isinstance(if_none_match, str) and if_none_match.strip() == "*",
+    )
+
+
+def _assign_ids(entries: list[Entry]) -> None:
+    """Give every POST its id now, so references to its fullUrl can be rewritten."""
+    for entry in entries:
+        if entry.interaction.method == "POST":
+            if entry.interaction.target.id is not None:
+                raise FhirError.of(
+                    400, "invalid", f"Bundle.entry[{entry.index}]: POST must name a type, not an id"
+                )
+            entry.new_id = new_id()
+
+
+def _check_distinct_targets(entries: list[Entry]) -> None:
+    """A transaction may not touch the same resource twice, nor reuse a fullUrl."""
+    seen: dict[str, int] = {}
+    full_urls: dict[str, int] = {}
+    for entry in entries:
+        target = entry.interaction.target
+        if entry.full_url:
+            if entry.full_url in full_urls:
+                raise FhirError.of(
+                    400,
+                    "invalid",
+                    f"Bundle.entry[{entry.index}]: fullUrl {entry.full_url!r} is used by "
+                    f"entry {full_urls[entry.full_url]} too",
+                )
+            full_urls[entry.full_url] = entry.index
+        if entry.interaction.method in ("PUT", "PATCH", "DELETE") and target.id:
+            key = f"{target.type}/{target.id}"
+            if key in seen:
+                raise FhirError.of(
+                    400,
+                    "invalid",
+                    f"Bundle.entry[{entry.index}]: {key} is changed by entry {seen[key]} too",
+                )
+            seen[key] = entry.index
+
+
+def _rewrite_references(entries: list[Entry]) -> None:
+    """Point references to a new or updated resource's fullUrl at its server id."""
+    mapping: dict[str, str] = {}
+    for entry in entries:
+        target = entry.interaction.target
+        if not entry.full_url:
+            continue
+        if entry.interaction.method == "POST":
+            mapping[entry.full_url] = f"{target.type}/{entry.new_id}"
+        elif entry.interaction.method == "PUT" and target.id:
+            mapping[entry.full_url] = f"{target.type}/{target.id}"
+    if not mapping:
+        return
+    for entry in entries:
+        body = entry.interaction.body
+        if isinstance(body, dict) and entry.interaction.method in ("POST", "PUT"):
+            for node in walk(body):
+                if node.element.type == "Reference" and isinstance(node.value, dict):
+                    reference = node.value.get("reference")
+                    if isinstance(reference, str) and reference in mapping:
+                        node.value["reference"] = mapping[reference]
+
+
+def _response_entry(result: Result | FhirError, base: str) -> dict:
+    if isinstance(result, FhirError):
+        return {"response": {"status": f"{result.status}", "outcome": result.outcome()}}
+    response: dict = {"status": result.status_line}
+    entry: dict = {}
+    version = result.version
+    if version is not None:
+        if version.content is not None:
+            entry["fullUrl"] = f"{base}/{version.type}/{version.id}"
+        if result.location:
+            response["location"] = f"{version.type}/{version.id}/_history/{version.version}"
+        response["etag"] = f'W/"{version.version}"'
+        response["lastModified"] = format_instant(version.last_updated)
+    if isinstance(result.body, bytes):
+        entry["resource"] = orjson.Fragment(result.body)
+    elif isinstance(result.body, dict):
+        if result.body.get("resourceType") == "OperationOutcome":
+            response["outcome"] = result.body
+        else:
+            entry["resource"] = result.body
+    entry["response"] = response
+    return entry

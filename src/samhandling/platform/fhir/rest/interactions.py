@@ -1,0 +1,302 @@
+"""FHIR interactions described as plain values, and executed against the engine.
+
+The HTTP endpoint and the Bundle (batch/transaction) processor both turn their input into
+an `Interaction` and call `execute`, so single requests and Bundle entries behave alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from http import HTTPStatus
+
+import orjson
+from starlette.datastructures import QueryParams
+
+from samhandling.platform.fhir.datetimes import (
+    DateTimeFormatError,
+    format_instant,
+    parse_instant,
+    parse_range,
+)
+from samhandling.platform.fhir.elements import SUMMARY_MODES, select_elements, summarize
+from samhandling.platform.fhir.engine import (
+    NO_PRECONDITIONS,
+    FhirEngine,
+    Preconditions,
+    WriteResult,
+)
+from samhandling.platform.fhir.errors import FhirError
+from samhandling.platform.fhir.storage import HistoryQuery, ResourceVersion, StoreTransaction
+from samhandling.platform.fhir.validation import check_resource_type
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a request path names, relative to the FHIR base."""
+
+    type: str | None = None
+    id: str | None = None
+    history: bool = False
+    version: str | None = None
+    operation: str | None = None  # "$name", or "metadata", "_search"
+
+    def path(self) -> str:
+        """The path back as text (without the base)."""
+        parts = [p for p in (self.type, self.id) if p]
+        if self.history:
+            parts.append("_history")
+        if self.version:
+            parts.append(self.version)
+        if self.operation:
+            parts.append(self.operation)
+        return "/".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    """One request: from HTTP, or one Bundle entry."""
+
+    method: str
+    target: Target
+    params: QueryParams = field(default_factory=QueryParams)
+    body: object = None  # parsed JSON: a resource, Parameters, or a JSON Patch document
+    patch_format: str | None = None
+    preconditions: Preconditions = NO_PRECONDITIONS
+    prefer_return: str = "representation"
+    base: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What an interaction produced."""
+
+    status: int
+    version: ResourceVersion | None = None  # gives ETag, Last-Modified (and Location)
+    body: bytes | dict | None = None
+    location: bool = False
+
+    @property
+    def status_line(self) -> str:
+        """E.g. ``201 Created``, as in Bundle.entry.response.status."""
+        return f"{self.status} {HTTPStatus(self.status).phrase}"
+
+
+def parse_target(path: str) -> Target:
+    """Split a path such as ``Patient/1/_history/2`` (no base, no query) into a Target."""
+    path = path.strip("/")
+    if not path:
+        return Target()
+    segments = path.split("/")
+    first = segments[0]
+    if len(segments) == 1:
+        if first in ("metadata", "_history") or first.startswith("$"):
+            return Target(
+                history=first == "_history", operation=None if first == "_history" else first
+            )
+        return Target(type=first)
+    second = segments[1]
+    if len(segments) == 2:
+        if second == "_history":
+            return Target(type=first, history=True)
+        if second.startswith("$") or second == "_search":
+            return Target(type=first, operation=second)
+        return Target(type=first, id=second)
+    if len(segments) == 3 and segments[2] == "_history":
+        return Target(type=first, id=second, history=True)
+    if len(segments) == 3 and segments[2].startswith("$"):
+        return Target(type=first, id=second, operation=segments[2])
+    if len(segments) == 4 and segments[2] == "_history":
+        return Target(type=first, id=second, history=True, version=segments[3])
+    raise FhirError.of(404, "not-found", f"no FHIR interaction at {path!r}")
+
+
+async def execute(
+    engine: FhirEngine, interaction: Interaction, tx: StoreTransaction | None = None
+) -> Result:
+    """Run one interaction (inside ``tx`` when it is part of a transaction Bundle)."""
+    method, target = interaction.method, interaction.target
+    if target.operation is not None:
+        raise FhirError.of(
+            501 if target.operation.startswith("$") else 404,
+            "not-supported",
+            f"{method} {target.path()} is not supported",
+        )
+    if target.type is None:
+        if target.history and method in ("GET", "HEAD"):
+            return await history(engine, interaction, tx)
+        raise FhirError.of(
+            405, "not-supported", f"{method} on {target.path() or 'the base'} is not supported here"
+        )
+    check_resource_type(target.type)
+    if target.history and target.version is None:
+        if method in ("GET", "HEAD"):
+            return await history(engine, interaction, tx)
+        raise _method_not_allowed(method, target)
+    if target.version is not None:
+        if method in ("GET", "HEAD"):
+            return _read_result(
+                interaction, await engine.vread(target.type, target.id, target.version, tx)
+            )  # type: ignore[arg-type]
+        raise _method_not_allowed(method, target)
+    if target.id is None:
+        if method == "POST":
+            return write_result(interaction, await engine.create(target.type, interaction.body, tx))
+        if method in ("GET", "HEAD"):
+            raise FhirError.of(501, "not-supported", "search is not supported yet")
+        raise _method_not_allowed(method, target)
+    if method in ("GET", "HEAD"):
+        return _read_result(interaction, await engine.read(target.type, target.id, tx))
+    if method == "PUT":
+        written = await engine.update(
+            target.type, target.id, interaction.body, interaction.preconditions, tx
+        )
+        return write_result(interaction, written)
+    if method == "PATCH":
+        patched = await engine.patch(
+            target.type,
+            target.id,
+            interaction.body,
+            interaction.patch_format or "",
+            interaction.preconditions,
+            tx,
+        )
+        return write_result(interaction, patched)
+    if method == "DELETE":
+        deleted = await engine.delete(target.type, target.id, interaction.preconditions, tx)
+        return Result(204, deleted.resource if deleted else None)
+    raise _method_not_allowed(method, target)
+
+
+def _method_not_allowed(method: str, target: Target) -> FhirError:
+    return FhirError.of(405, "not-supported", f"{method} is not allowed on {target.path()}")
+
+
+def _read_result(interaction: Interaction, version: ResourceVersion) -> Result:
+    params = interaction.params
+    summary = params.get("_summary")
+    elements = params.get("_elements")
+    if summary is None and elements is None:
+        return Result(200, version, version.content)
+    resource = orjson.loads(version.content)  # type: ignore[arg-type]
+    if summary is not None:
+        if summary not in SUMMARY_MODES or summary == "count":
+            raise FhirError.of(
+                400, "invalid", f"_summary={summary} is not valid on a read", "_summary"
+            )
+        resource = summarize(resource, summary)
+    if elements is not None:
+        resource = select_elements(resource, elements.split(","))
+    return Result(200, version, resource)
+
+
+def write_result(interaction: Interaction, written: WriteResult) -> Result:
+    status = 201 if written.created else 200
+    version = written.resource
+    prefer = interaction.prefer_return
+    if prefer == "minimal":
+        body = None
+    elif prefer == "OperationOutcome":
+        body = {
+            "resourceType": "OperationOutcome",
+            "issue": [
+                {
+                    "severity": "information",
+                    "code": "informational",
+                    "diagnostics": f"{version.type}/{version.id} version {version.version} "
+                    f"{'created' if written.created else 'updated'}",
+                }
+            ],
+        }
+    else:
+        body = version.content
+    return Result(status, version, body, location=True)
+
+
+async def history(
+    engine: FhirEngine, interaction: Interaction, tx: StoreTransaction | None
+) -> Result:
+    """A history Bundle (instance, type or system), newest first, with keyset paging."""
+    target, params = interaction.target, interaction.params
+    count = _int_param(params, "_count", minimum=0)
+    query = HistoryQuery(
+        type=target.type,
+        id=target.id,
+        since=_instant_param(params, "_since"),
+        at=_range_param(params, "_at"),
+        before_seq=_int_param(params, "_cursor", minimum=1),
+        count=DEFAULT_PAGE_SIZE if count is None else min(count, MAX_PAGE_SIZE),
+    )
+    rows = await engine.history(query, tx)
+    more = len(rows) > query.count
+    rows = rows[: query.count]
+    base = interaction.base
+    self_url = f"{base}/{target.path()}"
+    links = [{"relation": "self", "url": _with_params(self_url, params, {})}]
+    if more and rows:
+        links.append(
+            {
+                "relation": "next",
+                "url": _with_params(self_url, params, {"_cursor": str(rows[-1].seq)}),
+            }
+        )
+    entries = []
+    for row in rows:
+        version = row.resource
+        entry: dict = {"fullUrl": f"{base}/{version.type}/{version.id}"}
+        if version.content is not None:
+            entry["resource"] = orjson.Fragment(version.content)
+        entry["request"] = {
+            "method": row.method,
+            "url": version.type if row.method == "POST" else f"{version.type}/{version.id}",
+        }
+        entry["response"] = {
+            "status": {"POST": "201 Created", "DELETE": "204 No Content"}.get(row.method, "200 OK"),
+            "etag": f'W/"{version.version}"',
+            "lastModified": format_instant(version.last_updated),
+        }
+        entries.append(entry)
+    bundle = {"resourceType": "Bundle", "type": "history", "link": links, "entry": entries}
+    if not entries:
+        del bundle["entry"]
+    return Result(200, None, orjson.dumps(bundle))
+
+
+def _with_params(url: str, params: QueryParams, override: dict[str, str]) -> str:
+    items = [(k, v) for k, v in params.multi_items() if k not in override and k != "_cursor"]
+    items.extend(override.items())
+    return f"{url}?{QueryParams(items)}" if items else url
+
+
+def _instant_param(params: QueryParams, name: str) -> datetime | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    try:
+        return parse_instant(value)
+    except DateTimeFormatError as exc:
+        raise FhirError.of(400, "invalid", f"{name}: {exc}", name) from None
+
+
+def _range_param(params: QueryParams, name: str) -> tuple[datetime, datetime] | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    try:
+        return parse_range(value)
+    except DateTimeFormatError as exc:
+        raise FhirError.of(400, "invalid", f"{name}: {exc}", name) from None
+
+
+def _int_param(params: QueryParams, name: str, *, minimum: int) -> int | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    if not value.isdigit() or len(value) > 12 or int(value) < minimum:
+        raise FhirError.of(
+            400, "invalid", f"{name} must be an integer >= {minimum}, not {value!r}", name
+        )
+    return int(value)

@@ -1,0 +1,103 @@
+"""The storage interface the FHIR engine writes through, and its records."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceVersion:
+    """One version of a resource: its JSON bytes as served, or a tombstone (content None)."""
+
+    type: str
+    id: str
+    version: int
+    last_updated: datetime
+    content: bytes | None
+
+    @property
+    def deleted(self) -> bool:
+        """Whether this version is a deletion tombstone."""
+        return self.content is None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """A version as listed in a history: the interaction that made it and its global order."""
+
+    seq: int
+    method: str
+    resource: ResourceVersion
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryQuery:
+    """Which versions a history interaction lists (newest first)."""
+
+    type: str | None = None
+    id: str | None = None
+    since: datetime | None = None
+    at: tuple[datetime, datetime] | None = None  # versions current during [start, end)
+    before_seq: int | None = None  # keyset cursor: only versions older than this
+    count: int = 50
+
+
+class StoreTransaction(Protocol):
+    """Writes (and reads that must see them) inside one atomic database transaction."""
+
+    async def current(self, type: str, id: str, *, lock: bool = True) -> ResourceVersion | None:
+        """The current version (or tombstone); with ``lock`` no one else writes it until commit."""
+        ...
+
+    async def vread(self, type: str, id: str, version: int) -> ResourceVersion | None:
+        """A specific version, as seen inside this transaction."""
+        ...
+
+    async def insert_new(self, resource: ResourceVersion, method: str) -> bool:
+        """Store the first version of a new id; False when the id exists already."""
+        ...
+
+    async def insert_many_new(self, resources: list[ResourceVersion], method: str) -> None:
+        """Store the first versions of many new server-assigned ids in one round trip."""
+        ...
+
+    async def replace(self, resource: ResourceVersion, method: str, expected_version: int) -> None:
+        """Store a new version over ``expected_version`` (held under lock by ``current``)."""
+        ...
+
+    async def history(self, query: HistoryQuery) -> list[HistoryRow]:
+        """History as seen inside this transaction."""
+        ...
+
+
+class Store(Protocol):
+    """A FHIR resource store; every method is safe to call from many concurrent requests."""
+
+    backend: str
+
+    async def read(self, type: str, id: str) -> ResourceVersion | None:
+        """The current version (or tombstone) of a resource, or None if it never existed."""
+        ...
+
+    async def vread(self, type: str, id: str, version: int) -> ResourceVersion | None:
+        """A specific version of a resource."""
+        ...
+
+    async def history(self, query: HistoryQuery) -> list[HistoryRow]:
+        """Up to ``query.count`` versions, newest first."""
+        ...
+
+    def transaction(self) -> AbstractAsyncContextManager[StoreTransaction]:
+        """An atomic unit of writes: committed on exit, rolled back on an exception."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class ConcurrentWriteError(RuntimeError):
+    """A version changed under a transaction that held no lock on it (a bug, not user error)."""

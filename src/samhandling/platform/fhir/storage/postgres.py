@@ -1,0 +1,159 @@
+"""PostgreSQL backend (asyncpg with a pool).
+
+Writers lock the current row with ``SELECT ... FOR UPDATE``; a brand-new id is claimed with
+``INSERT ... ON CONFLICT DO NOTHING``, which waits for a concurrent inserter and then
+reports the conflict, so exactly one of many concurrent creators of an id makes version 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+from samhandling.infrastructure.database import POSTGRESQL, create_pg_pool, migrate_postgres
+from samhandling.platform.fhir.storage.base import (
+    ConcurrentWriteError,
+    HistoryQuery,
+    HistoryRow,
+    ResourceVersion,
+)
+from samhandling.platform.fhir.storage.history_sql import history_sql
+
+_READ = "SELECT type, id, version, last_updated, content FROM resource WHERE type = $1 AND id = $2"
+_READ_FOR_UPDATE = _READ + " FOR UPDATE"
+_VREAD = (
+    "SELECT type, id, version, last_updated, content FROM resource_history"
+    " WHERE type = $1 AND id = $2 AND version = $3"
+)
+_INSERT_CURRENT = (
+    "INSERT INTO resource (type, id, version, last_updated, deleted, content)"
+    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (type, id) DO NOTHING RETURNING version"
+)
+_INSERT_HISTORY = (
+    "INSERT INTO resource_history (type, id, version, last_updated, method, content)"
+    " VALUES ($1, $2, $3, $4, $5, $6)"
+)
+_REPLACE_CURRENT = (
+    "UPDATE resource SET version = $1, last_updated = $2, deleted = $3, content = $4"
+    " WHERE type = $5 AND id = $6 AND version = $7"
+)
+_INSERT_MANY_CURRENT = (
+    "INSERT INTO resource (type, id, version, last_updated, deleted, content)"
+    " SELECT t, i, v, l, false, c FROM unnest($1::text[], $2::text[], $3::int[],"
+    " $4::timestamptz[], $5::bytea[]) AS u(t, i, v, l, c)"
+)
+_INSERT_MANY_HISTORY = (
+    "INSERT INTO resource_history (type, id, version, last_updated, method, content)"
+    " SELECT t, i, v, l, $6, c FROM unnest($1::text[], $2::text[], $3::int[],"
+    " $4::timestamptz[], $5::bytea[]) AS u(t, i, v, l, c)"
+)
+
+
+def _version(row: asyncpg.Record) -> ResourceVersion:
+    return ResourceVersion(row[0], row[1], row[2], row[3], row[4])
+
+
+async def _history(
+    conn: asyncpg.Connection | asyncpg.Pool, query: HistoryQuery
+) -> list[HistoryRow]:
+    sql, args = history_sql(query, lambda n: f"${n}", lambda moment: moment)
+    rows = await conn.fetch(sql, *args)
+    return [HistoryRow(row[0], row[1], _version(row[2:])) for row in rows]
+
+
+class PostgresTransaction:
+    """Writes on one pooled connection inside a database transaction."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def current(self, type: str, id: str, *, lock: bool = True) -> ResourceVersion | None:
+        row = await self._conn.fetchrow(_READ_FOR_UPDATE if lock else _READ, type, id)
+        return _version(row) if row else None
+
+    async def vread(self, type: str, id: str, version: int) -> ResourceVersion | None:
+        row = await self._conn.fetchrow(_VREAD, type, id, version)
+        return _version(row) if row else None
+
+    async def insert_new(self, resource: ResourceVersion, method: str) -> bool:
+        r = resource
+        inserted = await self._conn.fetchval(
+            _INSERT_CURRENT, r.type, r.id, r.version, r.last_updated, r.deleted, r.content
+        )
+        if inserted is None:
+            return False
+        await self._conn.execute(
+            _INSERT_HISTORY, r.type, r.id, r.version, r.last_updated, method, r.content
+        )
+        return True
+
+    async def insert_many_new(self, resources: list[ResourceVersion], method: str) -> None:
+        columns = (
+            [r.type for r in resources],
+            [r.id for r in resources],
+            [r.version for r in resources],
+            [r.last_updated for r in resources],
+            [r.content for r in resources],
+        )
+        await self._conn.execute(_INSERT_MANY_CURRENT, *columns)
+        await self._conn.execute(_INSERT_MANY_HISTORY, *columns, method)
+
+    async def replace(self, resource: ResourceVersion, method: str, expected_version: int) -> None:
+        r = resource
+        status = await self._conn.execute(
+            _REPLACE_CURRENT,
+            r.version,
+            r.last_updated,
+            r.deleted,
+            r.content,
+            r.type,
+            r.id,
+            expected_version,
+        )
+        if status != "UPDATE 1":
+            raise ConcurrentWriteError(f"{r.type}/{r.id} changed under a held write lock")
+        await self._conn.execute(
+            _INSERT_HISTORY, r.type, r.id, r.version, r.last_updated, method, r.content
+        )
+
+    async def history(self, query: HistoryQuery) -> list[HistoryRow]:
+        return await _history(self._conn, query)
+
+
+class PostgresStore:
+    """The store on a PostgreSQL database."""
+
+    backend = POSTGRESQL
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def open(cls, url: str, *, migrate: bool = True, pool_size: int = 10) -> PostgresStore:
+        """Connect a pool (and by default migrate the schema)."""
+        pool = await create_pg_pool(url, min_size=min(2, pool_size), max_size=pool_size)
+        if migrate:
+            async with pool.acquire() as conn:
+                await migrate_postgres(conn)
+        return cls(pool)
+
+    async def read(self, type: str, id: str) -> ResourceVersion | None:
+        row = await self._pool.fetchrow(_READ, type, id)
+        return _version(row) if row else None
+
+    async def vread(self, type: str, id: str, version: int) -> ResourceVersion | None:
+        row = await self._pool.fetchrow(_VREAD, type, id, version)
+        return _version(row) if row else None
+
+    async def history(self, query: HistoryQuery) -> list[HistoryRow]:
+        return await _history(self._pool, query)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PostgresTransaction]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield PostgresTransaction(conn)
+
+    async def close(self) -> None:
+        await self._pool.close()

@@ -1,0 +1,61 @@
+"""Settings, from command-line options and ``SAMHANDLING_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+DEFAULT_DATA_DIR = Path("var")
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the platform needs to start."""
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str | None = None  # None: SQLite in data_dir
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    pg_pool_size: int = 10
+    log_level: str = "info"
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured database URL, or the embedded SQLite file in the data directory."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'samhandling.db').resolve()}"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Settings from ``SAMHANDLING_*`` variables (defaults where unset)."""
+        env = dict(os.environ if env is None else env)
+        base = cls()
+        return replace(
+            base,
+            data_dir=Path(env.get("SAMHANDLING_DATA_DIR", str(base.data_dir))),
+            database_url=env.get("SAMHANDLING_DATABASE_URL") or None,
+            host=env.get("SAMHANDLING_HOST", base.host),
+            port=int(env.get("SAMHANDLING_PORT", base.port)),
+            workers=int(env.get("SAMHANDLING_WORKERS", base.workers)),
+            max_body_bytes=int(env.get("SAMHANDLING_MAX_BODY_BYTES", base.max_body_bytes)),
+            pg_pool_size=int(env.get("SAMHANDLING_PG_POOL_SIZE", base.pg_pool_size)),
+            log_level=env.get("SAMHANDLING_LOG_LEVEL", base.log_level),
+        )
+
+    def to_env(self) -> dict[str, str]:
+        """The settings as environment variables (how worker processes receive them)."""
+        env = {
+            "SAMHANDLING_DATA_DIR": str(self.data_dir),
+            "SAMHANDLING_HOST": self.host,
+            "SAMHANDLING_PORT": str(self.port),
+            "SAMHANDLING_WORKERS": str(self.workers),
+            "SAMHANDLING_MAX_BODY_BYTES": str(self.max_body_bytes),
+            "SAMHANDLING_PG_POOL_SIZE": str(self.pg_pool_size),
+            "SAMHANDLING_LOG_LEVEL": self.log_level,
+        }
+        if self.database_url:
+            env["SAMHANDLING_DATABASE_URL"] = self.database_url
+        return env
