@@ -203,7 +203,10 @@ class FhirEngine:
                 raise FhirError.of(
                     422, "processing", f"patch failed: {exc.message}", exc.expression
                 ) from None
-            body = validate_resource(patched, type, id=id)
+            try:
+                body = validate_resource(patched, type, id=id)
+            except FhirError as error:  # the request was well-formed; its result is not
+                raise FhirError(422, error.issues) from None
             new = self._next_version(current, body)
             await t.replace(new, "PATCH", current.version)
             return WriteResult(new, created=False)

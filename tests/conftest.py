@@ -1,0 +1,162 @@
+"""Shared fixtures: a real samhandling server over real HTTP, on SQLite and on PostgreSQL.
+
+PostgreSQL tests use ``SAMHANDLING_TEST_POSTGRES_URL`` (a database the tests may connect to
+as an administrator; each test session creates and drops its own fresh database there).
+Without it they are skipped, unless ``SAMHANDLING_REQUIRE_POSTGRES=1`` (set by CI), which
+makes a missing or unreachable PostgreSQL an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+
+POSTGRES_URL_ENV = "SAMHANDLING_TEST_POSTGRES_URL"
+REQUIRE_POSTGRES_ENV = "SAMHANDLING_REQUIRE_POSTGRES"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running samhandling server process."""
+
+    backend: str
+    url: str  # e.g. http://127.0.0.1:PORT
+    database_url: str
+    process: subprocess.Popen
+
+    @property
+    def fhir(self) -> str:
+        """The FHIR base URL."""
+        return f"{self.url}/fhir"
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(
+    database_url: str, data_dir: Path, backend: str, *extra: str, env: dict | None = None
+) -> Server:
+    """Start ``samhandling serve`` and wait until it answers."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "samhandling", "serve",
+        "--port", str(port), "--data-dir", str(data_dir), "--database-url", database_url,
+        "--log-level", "warning", *extra,
+    ]  # fmt: skip
+    log = open(data_dir / f"server-{port}.log", "w")  # noqa: SIM115 - lives as long as the process
+    process = subprocess.Popen(
+        command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {(data_dir / f'server-{port}.log').read_text()}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return Server(backend, url, database_url, process)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("server did not start in 30 s")
+
+
+def stop_server(server: Server) -> None:
+    """Stop a server process."""
+    server.process.terminate()
+    try:
+        server.process.wait(10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+def postgres_admin_url() -> str | None:
+    """The configured PostgreSQL URL, or skip/fail as the environment says."""
+    url = os.environ.get(POSTGRES_URL_ENV)
+    required = os.environ.get(REQUIRE_POSTGRES_ENV) == "1"
+    if not url:
+        if required:
+            pytest.fail(f"{REQUIRE_POSTGRES_ENV}=1 but {POSTGRES_URL_ENV} is not set")
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_URL_ENV}")
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session (dropped afterwards)."""
+    admin_url = postgres_admin_url()
+    assert admin_url is not None
+    name = f"samhandling_test_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        if os.environ.get(REQUIRE_POSTGRES_ENV) == "1":
+            pytest.fail(f"PostgreSQL at {admin_url} is required but unusable: {exc}")
+        pytest.skip(f"PostgreSQL at {admin_url} is unusable: {exc}")
+    parts = urlsplit(admin_url)
+    yield urlunsplit(parts._replace(path=f"/{name}"))
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def database_url_for(backend: str, request: pytest.FixtureRequest, data_dir: Path) -> str:
+    """A database URL of a fresh database for ``backend``."""
+    if backend == "sqlite":
+        return f"sqlite:///{data_dir / 'samhandling.db'}"
+    return request.getfixturevalue("postgres_database")
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """One running server per backend for the whole session."""
+    data_dir = tmp_path_factory.mktemp(f"server-{request.param}")
+    database_url = database_url_for(request.param, request, data_dir)
+    running = start_server(database_url, data_dir, request.param)
+    yield running
+    stop_server(running)
+
+
+@pytest.fixture()
+def fhir(server: Server) -> Iterator[httpx.Client]:
+    """An HTTP client for the FHIR base of the server."""
+    with httpx.Client(
+        base_url=server.fhir, headers={"accept": "application/fhir+json"}, timeout=30
+    ) as client:
+        yield client
+
+
+def patient(family: str = "Nordmann", given: str = "Kari", **extra: object) -> dict:
+    """A small valid Patient."""
+    return {
+        "resourceType": "Patient",
+        "name": [{"family": family, "given": [given]}],
+        "gender": "female",
+        **extra,
+    }
