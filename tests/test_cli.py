@@ -1,0 +1,48 @@
+"""The samhandling command."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "samhandling", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_migrate_creates_schema_once(tmp_path: Path) -> None:
+    first = run("migrate", "--data-dir", str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    assert "applied 1 migration(s): 0001_resources" in first.stderr
+    second = run("migrate", "--data-dir", str(tmp_path))
+    assert "applied 0 migration(s)" in second.stderr
+    tables = {
+        row[0]
+        for row in sqlite3.connect(tmp_path / "samhandling.db").execute(
+            "SELECT name FROM sqlite_master"
+        )
+    }
+    assert {"resource", "resource_history", "schema_migration"} <= tables
+
+
+def test_bad_database_url_is_a_clear_error(tmp_path: Path) -> None:
+    result = run("migrate", "--data-dir", str(tmp_path), "--database-url", "mysql://x")
+    assert result.returncode == 2
+    assert "unsupported database URL scheme" in result.stderr
+
+
+def test_help_lists_commands() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("serve", "migrate", "demo"):
+        assert command in result.stdout
+
+
+def test_migrate_on_postgresql(postgres_database: str, tmp_path: Path) -> None:
+    result = run("migrate", "--data-dir", str(tmp_path), "--database-url", postgres_database)
+    assert result.returncode == 0, result.stderr
+    assert "migration(s)" in result.stderr
