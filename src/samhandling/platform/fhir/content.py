@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import datetime
 
 import orjson
@@ -25,7 +27,49 @@ def stamp(resource: dict, id: str, version: int, last_updated: datetime) -> byte
     for key, value in resource.items():
         if key not in out:
             out[key] = value
-    return orjson.dumps(out)
+    return dumps(out)
+
+
+class FhirDecimal(float):
+    """A JSON number that keeps its text, so ``1.50`` is stored and served as ``1.50``.
+
+    FHIR decimals carry their precision in their digits; a plain float would turn ``1.50``
+    into ``1.5``. Only bodies that hold such numbers take this slower path.
+    """
+
+    __slots__ = ("text",)
+
+    def __new__(cls, text: str) -> FhirDecimal:
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+    def __reduce__(self) -> tuple:
+        return (FhirDecimal, (self.text,))
+
+
+# A number whose float would print differently: trailing fraction zeros, an exponent, or
+# more digits than a double holds. Matches inside strings too; that only costs speed.
+_PRECISE_NUMBER = re.compile(rb"[:\[,]\s*-?\d+(?:\.\d*0(?![\d.])|\.\d{15,}|(?:\.\d+)?[eE])")
+
+
+def loads(data: bytes) -> object:
+    """Parse JSON, keeping the text of decimals that a float would not reproduce exactly."""
+    value = orjson.loads(data)  # strict: rejects NaN, lone surrogates, huge integers
+    if _PRECISE_NUMBER.search(data):
+        return json.loads(data, parse_float=FhirDecimal)
+    return value
+
+
+def dumps(value: object) -> bytes:
+    """Serialise JSON (decimals with their original text)."""
+    return orjson.dumps(value, default=_default)
+
+
+def _default(value: object) -> object:
+    if isinstance(value, FhirDecimal):
+        return orjson.Fragment(value.text)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def parse_json(body: bytes) -> object:
@@ -33,6 +77,6 @@ def parse_json(body: bytes) -> object:
     if not body.strip():
         raise FhirError.of(400, "structure", "the request body is empty")
     try:
-        return orjson.loads(body)
+        return loads(body)
     except orjson.JSONDecodeError as exc:
         raise FhirError.of(400, "structure", f"malformed JSON: {exc}") from None

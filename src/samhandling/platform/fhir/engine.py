@@ -11,9 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import orjson
-
-from samhandling.platform.fhir.content import stamp
+from samhandling.platform.fhir.content import loads, stamp
 from samhandling.platform.fhir.errors import FhirError, gone, not_found
 from samhandling.platform.fhir.ids import new_id
 from samhandling.platform.fhir.patch import PatchError, apply_fhirpath_patch, apply_json_patch
@@ -193,7 +191,7 @@ class FhirEngine:
             if current.deleted:
                 raise gone(type, id, current.version)
             _check_preconditions(preconditions, current)
-            original = orjson.loads(current.content)  # type: ignore[arg-type]
+            original = loads(current.content)  # type: ignore[arg-type]
             try:
                 if patch_format == JSON_PATCH:
                     patched = apply_json_patch(original, patch)

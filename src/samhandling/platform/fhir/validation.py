@@ -11,7 +11,9 @@ import re
 from functools import cache
 
 import jsonschema_rs
+import orjson
 
+from samhandling.platform.fhir.content import FhirDecimal, dumps
 from samhandling.platform.fhir.datetimes import is_calendar_valid
 from samhandling.platform.fhir.definitions import is_resource_type, json_schema
 from samhandling.platform.fhir.errors import FhirError, Issue
@@ -86,6 +88,11 @@ def _check_structure(resource: dict, resource_type: str) -> None:
     validator = _validator(resource_type)
     if validator.is_valid(resource):
         return
+    if _has_decimals(resource):
+        # jsonschema-rs does not take float subclasses for numbers: check a plain copy
+        resource = orjson.loads(dumps(resource))
+        if validator.is_valid(resource):
+            return
     issues = []
     for error in validator.iter_errors(resource):
         issues.append(
@@ -99,6 +106,16 @@ def _check_structure(resource: dict, resource_type: str) -> None:
         if len(issues) >= MAX_REPORTED_ISSUES:
             break
     raise FhirError(400, issues)
+
+
+def _has_decimals(value: object) -> bool:
+    if isinstance(value, FhirDecimal):
+        return True
+    if isinstance(value, dict):
+        return any(_has_decimals(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_decimals(v) for v in value)
+    return False
 
 
 def _expression(resource_type: str, instance_path: list) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import orjson
 from starlette.datastructures import QueryParams
 
+from samhandling.platform.fhir.content import loads
 from samhandling.platform.fhir.datetimes import format_instant
 from samhandling.platform.fhir.engine import (
     FHIRPATH_PATCH,
@@ -226,9 +227,7 @@ def _patch_body(resource: object, where: str) -> tuple[object, str]:
                 f"{where}.resource",
             )
         try:
-            return orjson.loads(
-                base64.b64decode(resource.get("data", ""), validate=True)
-            ), JSON_PATCH
+            return loads(base64.b64decode(resource.get("data", ""), validate=True)), JSON_PATCH
         except (ValueError, TypeError, orjson.JSONDecodeError):
             raise FhirError.of(
                 400,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -78,7 +77,7 @@ class FhirEndpoint:
             body = parse_json(await self._read_body(request))
         if method == "POST" and target == Target():
             bundle = await process_bundle(self.engine, body, base, prefer_return(headers))
-            return fhir_response(orjson.dumps(bundle))
+            return fhir_response(bundle)
         interaction = Interaction(
             method=method,
             target=target,

@@ -6,10 +6,10 @@ import re
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
 
-import orjson
 from starlette.datastructures import Headers, QueryParams
 from starlette.responses import Response
 
+from samhandling.platform.fhir.content import dumps
 from samhandling.platform.fhir.engine import FHIRPATH_PATCH, JSON_PATCH, Preconditions
 from samhandling.platform.fhir.errors import FhirError, Issue, operation_outcome
 from samhandling.platform.fhir.storage import ResourceVersion
@@ -102,8 +102,7 @@ def not_modified(headers: Headers, current: ResourceVersion) -> bool:
         tags = [tag for tag in if_none_match.split(",") if tag.strip()]
         return any(
             tag.strip() == "*"
-            or (_ETAG.fullmatch(tag)
-            and int(_ETAG.fullmatch(tag)[1]) == current.version)
+            or (_ETAG.fullmatch(tag) and int(_ETAG.fullmatch(tag)[1]) == current.version)
             for tag in tags
         )
     if_modified_since = headers.get("if-modified-since")
@@ -148,7 +147,7 @@ def fhir_response(
 ) -> Response:
     """A FHIR JSON response (stored bytes are sent as they are)."""
     if isinstance(body, dict):
-        body = orjson.dumps(body)
+        body = dumps(body)
     return Response(
         body if body is not None else b"",
         status,

@@ -13,6 +13,7 @@ from http import HTTPStatus
 import orjson
 from starlette.datastructures import QueryParams
 
+from samhandling.platform.fhir.content import dumps, loads
 from samhandling.platform.fhir.datetimes import (
     DateTimeFormatError,
     format_instant,
@@ -181,7 +182,7 @@ def _read_result(interaction: Interaction, version: ResourceVersion) -> Result:
     elements = params.get("_elements")
     if summary is None and elements is None:
         return Result(200, version, version.content)
-    resource = orjson.loads(version.content)  # type: ignore[arg-type]
+    resource = loads(version.content)  # type: ignore[arg-type]
     if summary is not None:
         if summary not in SUMMARY_MODES or summary == "count":
             raise FhirError.of(
@@ -262,7 +263,7 @@ async def history(
     bundle = {"resourceType": "Bundle", "type": "history", "link": links, "entry": entries}
     if not entries:
         del bundle["entry"]
-    return Result(200, None, orjson.dumps(bundle))
+    return Result(200, None, dumps(bundle))
 
 
 def _with_params(url: str, params: QueryParams, override: dict[str, str]) -> str:
