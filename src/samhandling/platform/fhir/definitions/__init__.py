@@ -146,6 +146,17 @@ def type_def(name: str) -> TypeDef | None:
 
 
 @functools.cache
+@functools.cache
+def repeating_element_paths() -> frozenset[str]:
+    """Definition paths of every element that repeats (max > 1), e.g. ``Patient.contact.name``."""
+    paths = set()
+    for name in _raw_types():
+        definition = type_def(name)
+        if definition is not None:
+            paths.update(e.path for e in definition.elements.values() if e.array)
+    return frozenset(paths)
+
+
 def resource_types() -> frozenset[str]:
     """The 146 concrete (non-abstract) resource types."""
     return frozenset(
