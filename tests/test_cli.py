@@ -46,3 +46,16 @@ def test_migrate_on_postgresql(postgres_database: str, tmp_path: Path) -> None:
     result = run("migrate", "--data-dir", str(tmp_path), "--database-url", postgres_database)
     assert result.returncode == 0, result.stderr
     assert "migration(s)" in result.stderr
+
+
+def test_demo_data_loads_once(tmp_path: Path) -> None:
+    first = run("demo", "--data-dir", str(tmp_path), "--patients", "2")
+    assert first.returncode == 0, first.stderr
+    assert "loaded demo data" in first.stderr
+    db = sqlite3.connect(tmp_path / "samhandling.db")
+    counts = dict(db.execute("SELECT type, count(*) FROM resource GROUP BY type").fetchall())
+    assert counts["Patient"] == 2
+    assert counts["Organization"] >= 1 and counts["Observation"] >= 1
+    second = run("demo", "--data-dir", str(tmp_path), "--patients", "2")
+    assert "already loaded" in second.stderr
+    assert db.execute("SELECT count(*) FROM resource WHERE type = 'Patient'").fetchone()[0] == 2

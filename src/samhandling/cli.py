@@ -151,6 +151,10 @@ async def _load_demo(settings: Settings, patients: int = 20) -> None:
     store = await open_store(settings.effective_database_url)
     try:
         engine = FhirEngine(store)
+        marker = care_providers_bundle()["entry"][0]["resource"]
+        if await store.read(marker["resourceType"], marker["id"]) is not None:
+            console.print("demo data is already loaded")
+            return
         base = f"http://{settings.host}:{settings.port}/fhir"
         await process_bundle(engine, care_providers_bundle(), base, "minimal")
         for bundle in patient_bundles(patients):
