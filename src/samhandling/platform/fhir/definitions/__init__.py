@@ -146,7 +146,6 @@ def type_def(name: str) -> TypeDef | None:
 
 
 @functools.cache
-@functools.cache
 def repeating_element_paths() -> frozenset[str]:
     """Definition paths of every element that repeats (max > 1), e.g. ``Patient.contact.name``."""
     paths = set()
@@ -157,6 +156,7 @@ def repeating_element_paths() -> frozenset[str]:
     return frozenset(paths)
 
 
+@functools.cache
 def resource_types() -> frozenset[str]:
     """The 146 concrete (non-abstract) resource types."""
     return frozenset(

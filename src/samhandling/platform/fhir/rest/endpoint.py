@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from samhandling.platform.fhir.content import parse_json
 from samhandling.platform.fhir.engine import NO_PRECONDITIONS, FhirEngine
@@ -54,15 +55,18 @@ class FhirEndpoint:
         except FhirError as error:
             return error_response(error)
         except Exception:
-            log.exception("unexpected error in %s %s", request.method, request.url.path)
+            log.exception("unexpected error in %s %s", request.method, request.scope["path"])
             return error_response(FhirError.of(500, "exception", "internal server error"))
 
     async def _handle(self, request: Request) -> Response:
         method = request.method
-        headers = request.headers
-        check_acceptable(headers, request.query_params)
-        path = request.url.path[len(self.prefix) :]
-        base = self.base_url(request)
+        scope = request.scope
+        # a plain dict: Starlette's Headers scans the raw list on every lookup
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        params = request.query_params
+        check_acceptable(headers, params)
+        path = scope["path"][len(self.prefix) :]
+        base = self.base_url(scope, headers)
         target = parse_target(path)
         if target.operation == "metadata":
             if method not in ("GET", "HEAD"):
@@ -74,14 +78,14 @@ class FhirEndpoint:
             fmt = patch_format(headers) if method == "PATCH" else None
             if method != "PATCH":
                 check_json_body(headers)
-            body = parse_json(await self._read_body(request))
+            body = parse_json(await self._read_body(request, headers))
         if method == "POST" and target == Target():
             bundle = await process_bundle(self.engine, body, base, prefer_return(headers))
             return fhir_response(bundle)
         interaction = Interaction(
             method=method,
             target=target,
-            params=request.query_params,
+            params=params,
             body=body,
             patch_format=fmt,
             preconditions=preconditions(headers)
@@ -91,24 +95,10 @@ class FhirEndpoint:
             base=base,
         )
         result = await execute(self.engine, interaction)
-        return self._respond(request, result, base)
+        return _respond(method, headers, result, base)
 
-    def _respond(self, request: Request, result: Result, base: str) -> Response:
-        version = result.version
-        headers = version_headers(version) if version is not None else {}
-        if version is not None and result.location:
-            headers["location"] = f"{base}/{version.type}/{version.id}/_history/{version.version}"
-        if (
-            request.method in ("GET", "HEAD")
-            and version is not None
-            and _not_modified(request, result)
-        ):
-            return Response(status_code=304, headers=headers)
-        body = None if request.method == "HEAD" else result.body
-        return fhir_response(body, result.status, headers)
-
-    async def _read_body(self, request: Request) -> bytes:
-        declared = request.headers.get("content-length")
+    async def _read_body(self, request: Request, headers: dict[str, str]) -> bytes:
+        declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             raise _too_large(self.max_body_bytes)
         chunks = []
@@ -120,14 +110,30 @@ class FhirEndpoint:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def base_url(self, request: Request) -> str:
+    def base_url(self, scope: Scope, headers: dict[str, str]) -> str:
         """The FHIR base URL as the client addressed it."""
-        host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
-        return f"{request.url.scheme}://{host}{self.prefix}"
+        host = headers.get("host")
+        if not host:
+            server_host, server_port = scope.get("server") or ("localhost", 80)
+            host = f"{server_host}:{server_port}"
+        return f"{scope['scheme']}://{host}{scope.get('root_path', '')}{self.prefix}"
 
 
-def _not_modified(request: Request, result: Result) -> bool:
-    return result.status == 200 and not_modified(request.headers, result.version)  # type: ignore[arg-type]
+def _respond(method: str, request_headers: dict[str, str], result: Result, base: str) -> Response:
+    version = result.version
+    headers = version_headers(version) if version is not None else {}
+    if version is None:
+        return fhir_response(result.body, result.status, headers)
+    if result.location:
+        headers["location"] = f"{base}/{version.type}/{version.id}/_history/{version.version}"
+    if (
+        method in ("GET", "HEAD")
+        and result.status == 200
+        and ("if-none-match" in request_headers or "if-modified-since" in request_headers)
+        and not_modified(request_headers, version)
+    ):
+        return Response(status_code=304, headers=headers)
+    return fhir_response(None if method == "HEAD" else result.body, result.status, headers)
 
 
 def _too_large(limit: int) -> FhirError:

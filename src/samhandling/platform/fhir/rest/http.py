@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import formatdate, parsedate_to_datetime
+from functools import lru_cache
 
-from starlette.datastructures import Headers, QueryParams
+from starlette.datastructures import QueryParams
 from starlette.responses import Response
 
 from samhandling.platform.fhir.content import dumps
@@ -24,7 +26,7 @@ _XML_TYPES = frozenset(
 _ETAG = re.compile(r'\s*(?:W/)?"(\d{1,9})"\s*')
 
 
-def check_acceptable(headers: Headers, query: QueryParams) -> None:
+def check_acceptable(headers: Mapping[str, str], query: QueryParams) -> None:
     """406 unless the client accepts JSON (``_format`` overrides ``Accept``)."""
     wanted = query.get("_format")
     if wanted is not None:
@@ -46,7 +48,7 @@ def check_acceptable(headers: Headers, query: QueryParams) -> None:
     )
 
 
-def check_json_body(headers: Headers) -> None:
+def check_json_body(headers: Mapping[str, str]) -> None:
     """415 unless the request body is declared as JSON (absent Content-Type is taken as JSON)."""
     kind = media_type(headers)
     if kind is None or kind in _JSON_TYPES or kind.endswith("+json"):
@@ -56,7 +58,7 @@ def check_json_body(headers: Headers) -> None:
     )
 
 
-def patch_format(headers: Headers) -> str:
+def patch_format(headers: Mapping[str, str]) -> str:
     """Which patch format the Content-Type names (415 for XML Patch or anything else)."""
     kind = media_type(headers)
     if kind == "application/json-patch+json":
@@ -71,7 +73,7 @@ def patch_format(headers: Headers) -> str:
     )
 
 
-def media_type(headers: Headers) -> str | None:
+def media_type(headers: Mapping[str, str]) -> str | None:
     """The request's Content-Type without parameters, lower case."""
     value = headers.get("content-type")
     return value.split(";")[0].strip().lower() if value else None
@@ -85,7 +87,7 @@ def parse_etag(value: str, header: str) -> int:
     return int(match[1])
 
 
-def preconditions(headers: Headers) -> Preconditions:
+def preconditions(headers: Mapping[str, str]) -> Preconditions:
     """If-Match and If-None-Match (only ``*``) of a write."""
     if_match = headers.get("if-match")
     if_none_match = headers.get("if-none-match")
@@ -95,7 +97,7 @@ def preconditions(headers: Headers) -> Preconditions:
     )
 
 
-def not_modified(headers: Headers, current: ResourceVersion) -> bool:
+def not_modified(headers: Mapping[str, str], current: ResourceVersion) -> bool:
     """Whether a conditional read may answer 304 (If-None-Match, else If-Modified-Since)."""
     if_none_match = headers.get("if-none-match")
     if if_none_match is not None:
@@ -117,7 +119,7 @@ def not_modified(headers: Headers, current: ResourceVersion) -> bool:
     return False
 
 
-def prefer_return(headers: Headers) -> str:
+def prefer_return(headers: Mapping[str, str]) -> str:
     """``Prefer: return=...``: minimal, representation (default) or OperationOutcome."""
     prefer = headers.get("prefer")
     if prefer:
@@ -139,7 +141,12 @@ def version_headers(version: ResourceVersion) -> dict[str, str]:
 
 def http_date(moment: datetime) -> str:
     """An HTTP-date (RFC 9110), e.g. ``Sun, 22 Nov 2026 01:43:43 GMT``."""
-    return format_datetime(moment, usegmt=True)
+    return _http_date(int(moment.timestamp()))
+
+
+@lru_cache(maxsize=4096)
+def _http_date(seconds: int) -> str:
+    return formatdate(seconds, usegmt=True)
 
 
 def fhir_response(
