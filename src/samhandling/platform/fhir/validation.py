@@ -18,10 +18,11 @@ from samhandling.platform.fhir.datetimes import is_calendar_valid
 from samhandling.platform.fhir.definitions import is_resource_type, json_schema
 from samhandling.platform.fhir.errors import FhirError, Issue
 from samhandling.platform.fhir.ids import is_valid_id
-from samhandling.platform.fhir.walk import walk
+from samhandling.platform.fhir.walk import find
 
 MAX_REPORTED_ISSUES = 20
 _DATE_TYPES = frozenset({"date", "dateTime", "instant"})
+_CHECKED_TYPES = _DATE_TYPES | {"Reference"}
 _RELATIVE_REFERENCE = re.compile(
     r"(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?"
 )
@@ -127,7 +128,7 @@ def _expression(resource_type: str, instance_path: list) -> str:
 
 def _check_content(resource: dict) -> None:
     issues: list[Issue] = []
-    for node in walk(resource):
+    for node in find(resource, _CHECKED_TYPES):
         element_type = node.element.type
         if element_type in _DATE_TYPES:
             if isinstance(node.value, str) and not is_calendar_valid(node.value):

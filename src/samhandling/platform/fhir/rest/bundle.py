@@ -33,12 +33,13 @@ from samhandling.platform.fhir.rest.interactions import (
     parse_target,
     write_result,
 )
-from samhandling.platform.fhir.walk import walk
+from samhandling.platform.fhir.walk import find
 
 log = logging.getLogger(__name__)
 
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 MAX_ENTRIES = 10_000
+_REFERENCE = frozenset({"Reference"})
 
 
 @dataclass(slots=True)
@@ -311,8 +312,8 @@ def _rewrite_references(entries: list[Entry]) -> None:
     for entry in entries:
         body = entry.interaction.body
         if isinstance(body, dict) and entry.interaction.method in ("POST", "PUT"):
-            for node in walk(body):
-                if node.element.type == "Reference" and isinstance(node.value, dict):
+            for node in find(body, _REFERENCE):
+                if isinstance(node.value, dict):
                     reference = node.value.get("reference")
                     if isinstance(reference, str) and reference in mapping:
                         node.value["reference"] = mapping[reference]
