@@ -23,7 +23,8 @@ package (``src/samhandling/platform/fhir/definitions/data/``):
     The Patient CompartmentDefinition: resource type -> search parameter codes (only the
     resource types that are in the compartment).
 ``fhir.schema.json``
-    The R4 JSON schema (draft-06), minified and without its ``description`` annotations.
+    The R4 JSON schema (draft-06), minified and without its ``description`` annotations,
+    tightened where the published schema is looser than FHIR JSON (see `tighten_schema`).
 ``version.json``
     FHIR version and build stamp.
 ``LICENSE-FHIR.md``
@@ -301,6 +302,43 @@ def strip_schema(schema: Any) -> Any:
     return walk(schema, None)
 
 
+INT32_MAX = 2**31 - 1
+INTEGER_TYPES = {"integer": -(2**31), "unsignedInt": 0, "positiveInt": 1}
+
+
+def tighten_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """Close two gaps of the published R4 schema, both of which let invalid FHIR JSON through.
+
+    - Complex types and resources only list ``properties``, which JSON Schema applies to
+      objects alone: ``"name": [5]`` or ``"meta": "x"`` passed. Each gets ``"type": "object"``.
+    - ``integer``, ``unsignedInt`` and ``positiveInt`` are ``"type": "number"`` with a pattern,
+      which does not apply to numbers: ``1.5`` and ``-1`` passed. They become 32-bit integers
+      with the lower bound of their type.
+    """
+    definitions = schema["definitions"]
+    integer_bounds = {definitions[name]["pattern"]: low for name, low in INTEGER_TYPES.items()}
+
+    def tighten(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                tighten(item)
+            return
+        if not isinstance(node, dict):
+            return
+        if node.get("type") == "number" and node.get("pattern") in integer_bounds:
+            # integer types, also where the schema inlines them in a property
+            low = integer_bounds[node.pop("pattern")]
+            node.update({"type": "integer", "minimum": low, "maximum": INT32_MAX})
+        for value in node.values():
+            tighten(value)
+
+    for definition in definitions.values():
+        if "properties" in definition and "type" not in definition:
+            definition["type"] = "object"
+    tighten(schema)
+    return schema
+
+
 def read_version(path: Path) -> dict[str, str]:
     values: dict[str, str] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -333,7 +371,9 @@ def generate(source: Path, output: Path) -> list[Path]:
             sort_keys=True,
         ),
         # Keep the schema's own key order (properties in definition order).
-        "fhir.schema.json": dump(strip_schema(load(source / "fhir.schema.json")), sort_keys=False),
+        "fhir.schema.json": dump(
+            tighten_schema(strip_schema(load(source / "fhir.schema.json"))), sort_keys=False
+        ),
         "version.json": dump(version, sort_keys=True),
         "LICENSE-FHIR.md": LICENSE_TEXT.format(
             version=version["fhirVersion"], build=version["build"]

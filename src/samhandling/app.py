@@ -20,7 +20,8 @@ from samhandling.settings import Settings
 
 log = logging.getLogger("samhandling")
 FHIR_PREFIX = "/fhir"
-_FHIR_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+# every method reaches the endpoint, so unsupported ones get a FHIR 405 OperationOutcome
+_FHIR_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"]
 
 
 def software_version() -> str:

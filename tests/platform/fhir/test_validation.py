@@ -37,7 +37,7 @@ def test_unknown_property_points_at_it() -> None:
     error = _error({"resourceType": "Patient", "name": [{"family": "X", "nickname": "Y"}]})
     assert error.status == 400
     assert error.issues[0].code == "structure"
-    assert error.issues[0].expression == ("Patient.name[0]",)
+    assert error.issues[0].expression == ("Patient.name[0].nickname",)
 
 
 def test_wrong_type_points_at_element() -> None:

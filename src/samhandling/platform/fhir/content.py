@@ -48,17 +48,23 @@ class FhirDecimal(float):
         return (FhirDecimal, (self.text,))
 
 
-# A number whose float would print differently: trailing fraction zeros, an exponent, or
-# more digits than a double holds. Matches inside strings too; that only costs speed.
-_PRECISE_NUMBER = re.compile(rb"[:\[,]\s*-?\d+(?:\.\d*0(?![\d.])|\.\d{15,}|(?:\.\d+)?[eE])")
+# A number whose float would print differently: trailing fraction zeros, an exponent, more
+# digits than a double holds, or an integer beyond 64 bits (orjson would make it a float).
+# Matches inside strings too; that only costs speed.
+_PRECISE_NUMBER = re.compile(rb"[:\[,]\s*-?\d+(?:\.\d*0(?![\d.])|\.\d{15,}|(?:\.\d+)?[eE])|\d{19,}")
 
 
 def loads(data: bytes) -> object:
     """Parse JSON, keeping the text of decimals that a float would not reproduce exactly."""
-    value = orjson.loads(data)  # strict: rejects NaN, lone surrogates, huge integers
+    value = orjson.loads(data)  # strict: rejects NaN, Infinity and lone surrogates
     if _PRECISE_NUMBER.search(data):
-        return json.loads(data, parse_float=FhirDecimal)
+        return json.loads(data, parse_float=FhirDecimal, parse_int=_integer)
     return value
+
+
+def _integer(text: str) -> int | FhirDecimal:
+    """An integer; beyond 64 bits kept as text, as orjson cannot write such an int."""
+    return int(text) if len(text) < 19 else FhirDecimal(text)
 
 
 def dumps(value: object) -> bytes:

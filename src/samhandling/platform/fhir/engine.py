@@ -89,7 +89,7 @@ class FhirEngine:
         """A specific version; 404 if unknown, 410 if that version is a deletion."""
         check_resource_type(type)
         check_id(id)
-        if not version.isdigit() or len(version) > 9:
+        if not (version.isascii() and version.isdigit()) or len(version) > 9:
             raise not_found(type, f"{id}/_history/{version}")
         number = int(version)
         found = await (tx.vread(type, id, number) if tx else self.store.vread(type, id, number))

@@ -19,6 +19,7 @@ from typing import Any
 import fhirpathpy
 import jsonpatch
 import jsonpointer
+import orjson
 from antlr4 import CommonTokenStream, InputStream, Token
 from antlr4.error.ErrorListener import ErrorListener
 from antlr4.tree.Tree import ParseTreeWalker
@@ -105,20 +106,38 @@ def apply_json_patch(resource: dict, operations: object) -> dict:
                 _json_patch_test(document, operation, where)
             else:
                 document = jsonpatch.JsonPatch([operation]).apply(document, in_place=True)
+                if operation["op"] == "copy":
+                    _check_size(document, where)
         except PatchError:
             raise
         except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
             raise PatchError(
-                f"JSON Patch operation '{operation['op']}' failed: {exc}", where
+                f"JSON Patch operation '{operation['op']}' failed: {_brief(exc)}", where
             ) from exc
         except Exception as exc:  # anything else from jsonpatch on odd input
             raise PatchError(
-                f"JSON Patch operation '{operation['op']}' failed: {type(exc).__name__}: {exc}",
+                f"JSON Patch operation '{operation['op']}' failed: "
+                f"{type(exc).__name__}: {_brief(exc)}",
                 where,
             ) from exc
     if not isinstance(document, dict):
         raise PatchError("The patched document is not a JSON object")
     return document
+
+
+MAX_PATCHED_BYTES = 16 * 1024 * 1024
+
+
+def _brief(exc: Exception, limit: int = 200) -> str:
+    """A library's message, cut short: some quote the whole document."""
+    text = str(exc)
+    return text if len(text) <= limit else f"{text[:limit]}..."
+
+
+def _check_size(document: Any, where: str) -> None:
+    """Refuse a document grown past MAX_PATCHED_BYTES (each `copy` can double it)."""
+    if len(orjson.dumps(document, default=str)) > MAX_PATCHED_BYTES:
+        raise PatchError(f"the patched resource would exceed {MAX_PATCHED_BYTES} bytes", where)
 
 
 def _check_json_operation(operation: object, where: str) -> None:
@@ -142,7 +161,7 @@ def _json_patch_test(document: Any, operation: dict, where: str) -> None:
     try:
         actual = jsonpointer.resolve_pointer(document, path)
     except jsonpointer.JsonPointerException as exc:
-        raise PatchError(f"JSON Patch test failed: {exc}", where) from exc
+        raise PatchError(f"JSON Patch test failed: {_brief(exc)}", where) from exc
     if not _json_equal(actual, operation["value"]):
         raise PatchError(f"JSON Patch test failed: the value at '{path}' is not equal", where)
 
@@ -468,9 +487,17 @@ def _delimit_keyword_members(expression: str) -> str:
     return expression
 
 
+# Functions a patch path has no need for, and that let a client make the server work without
+# bound: a crafted regular expression backtracks for minutes (ReDoS), `repeat` and
+# `aggregate` iterate as long as the expression says.
+_FORBIDDEN_FUNCTIONS = re.compile(r"\b(?:matches|replaceMatches|repeat|aggregate)\s*\(")
+
+
 @functools.lru_cache(maxsize=1024)
 def _parse_fhirpath(expression: str) -> dict:
     """Parse like fhirpathpy.parser.parse, but reject syntax errors (fhirpathpy recovers)."""
+    if _FORBIDDEN_FUNCTIONS.search(expression):
+        raise PatchError("matches, replaceMatches, repeat and aggregate are not allowed in a path")
     listener = _SyntaxErrorListener()
     lexer = FHIRPathLexer(InputStream(_delimit_keyword_members(expression)))
     lexer.removeErrorListeners()

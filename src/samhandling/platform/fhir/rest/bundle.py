@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import orjson
@@ -16,6 +18,7 @@ from starlette.datastructures import QueryParams
 
 from samhandling.platform.fhir.content import loads
 from samhandling.platform.fhir.datetimes import format_instant
+from samhandling.platform.fhir.definitions import is_resource_type
 from samhandling.platform.fhir.engine import (
     FHIRPATH_PATCH,
     JSON_PATCH,
@@ -137,24 +140,34 @@ async def _batch(
     return [results[index] for index in range(len(parsed))]
 
 
-class _in_entry:
-    """Prefix errors raised while handling an entry with where in the Bundle they arose."""
+@contextmanager
+def _in_entry(entry: Entry) -> Iterator[None]:
+    """Re-raise errors of one entry with where in the Bundle they arose."""
+    try:
+        yield
+    except FhirError as error:
+        where = f"Bundle.entry[{entry.index}]"
+        label = f"{where} ({entry.interaction.method} {entry.interaction.target.path()})"
+        error.issues = [
+            Issue(
+                issue.severity,
+                issue.code,
+                f"{label}: {issue.diagnostics}",
+                tuple(_entry_expression(where, e) for e in issue.expression),
+            )
+            for issue in error.issues
+        ]
+        raise
 
-    def __init__(self, entry: Entry) -> None:
-        self.entry = entry
 
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> bool:
-        if isinstance(exc, FhirError):
-            request = self.entry.interaction
-            where = f"Bundle.entry[{self.entry.index}] ({request.method} {request.target.path()})"
-            exc.issues = [
-                Issue(i.severity, i.code, f"{where}: {i.diagnostics}", i.expression)
-                for i in exc.issues
-            ]
-        return False
+def _entry_expression(where: str, expression: str) -> str:
+    """``Patient.gender`` inside entry 1 is ``Bundle.entry[1].resource.gender``."""
+    head, dot, rest = expression.partition(".")
+    if is_resource_type(head) or head == "Parameters":
+        return f"{where}.resource{dot}{rest}"
+    if expression == "resourceType":
+        return f"{where}.resource.resourceType"
+    return expression
 
 
 def _parse_entry(index: int, raw: object, base: str, prefer_return: str) -> Entry:
@@ -169,7 +182,7 @@ def _parse_entry(index: int, raw: object, base: str, prefer_return: str) -> Entr
     if not isinstance(request, dict):
         raise fail("entry.request is required in a batch or transaction", f"{where}.request")
     method = request.get("method")
-    if method not in _ORDER:
+    if not isinstance(method, str) or method not in _ORDER:
         raise fail(f"request.method must be one of {', '.join(_ORDER)}", f"{where}.request.method")
     url = request.get("url")
     if not isinstance(url, str) or not url:
@@ -283,6 +296,7 @@ def _check_distinct_targets(entries: list[Entry]) -> None:
                     "invalid",
                     f"Bundle.entry[{entry.index}]: fullUrl {entry.full_url!r} is used by "
                     f"entry {full_urls[entry.full_url]} too",
+                    f"Bundle.entry[{entry.index}].fullUrl",
                 )
             full_urls[entry.full_url] = entry.index
         if entry.interaction.method in ("PUT", "PATCH", "DELETE") and target.id:
@@ -292,6 +306,7 @@ def _check_distinct_targets(entries: list[Entry]) -> None:
                     400,
                     "invalid",
                     f"Bundle.entry[{entry.index}]: {key} is changed by entry {seen[key]} too",
+                    f"Bundle.entry[{entry.index}].request.url",
                 )
             seen[key] = entry.index
 

@@ -99,7 +99,12 @@ class FhirEndpoint:
 
     async def _read_body(self, request: Request, headers: dict[str, str]) -> bytes:
         declared = headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+        if (
+            declared is not None
+            and declared.isascii()
+            and declared.isdigit()
+            and int(declared) > self.max_body_bytes
+        ):
             raise _too_large(self.max_body_bytes)
         chunks = []
         size = 0

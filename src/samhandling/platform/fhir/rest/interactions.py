@@ -296,7 +296,7 @@ def _int_param(params: QueryParams, name: str, *, minimum: int) -> int | None:
     value = params.get(name)
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 12 or int(value) < minimum:
+    if not (value.isascii() and value.isdigit()) or len(value) > 12 or int(value) < minimum:
         raise FhirError.of(
             400, "invalid", f"{name} must be an integer >= {minimum}, not {value!r}", name
         )
