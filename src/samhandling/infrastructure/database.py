@@ -115,7 +115,18 @@ def migrate_sqlite(conn: sqlite3.Connection) -> list[Migration]:
 
 async def create_pg_pool(url: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     """Create an asyncpg connection pool."""
-    return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size)
+    return await asyncpg.create_pool(
+        url, min_size=min_size, max_size=max_size, reset=_keep_session_state
+    )
+
+
+async def _keep_session_state(conn: asyncpg.Connection) -> None:
+    """Skip asyncpg's per-release ``RESET ALL; UNLISTEN *; ...`` round trip.
+
+    The platform never changes session state (no SET, LISTEN, cursors or session advisory
+    locks), and asyncpg still rolls back a transaction left open. The default reset doubled
+    the database round trips of every read.
+    """
 
 
 async def migrate_postgres(conn: asyncpg.Connection) -> list[Migration]:
