@@ -48,18 +48,27 @@ class FhirDecimal(float):
         return (FhirDecimal, (self.text,))
 
 
-# A number whose float would print differently: trailing fraction zeros, an exponent, more
-# digits than a double holds, or an integer beyond 64 bits (orjson would make it a float).
-# Matches inside strings too; that only costs speed.
-_PRECISE_NUMBER = re.compile(rb"[:\[,]\s*-?\d+(?:\.\d*0(?![\d.])|\.\d{15,}|(?:\.\d+)?[eE])|\d{19,}")
+# A JSON number token whose float would print differently: trailing fraction zeros, an
+# exponent, more digits than a double holds, or an integer beyond 64 bits (orjson would make
+# it a float). The token must stand between JSON delimiters, so text such as
+# "urn:uuid:366195e8-..." does not count; what still matches inside strings only costs speed.
+_PRECISE_NUMBER = re.compile(
+    rb"[:\[,]\s*-?(?:\d+(?:\.\d*0|\.\d{15,}|(?:\.\d+)?[eE][+-]?\d+)|\d{19,})\s*[,}\]]"
+)
 
 
 def loads(data: bytes) -> object:
     """Parse JSON, keeping the text of decimals that a float would not reproduce exactly."""
     value = orjson.loads(data)  # strict: rejects NaN, Infinity and lone surrogates
     if _PRECISE_NUMBER.search(data):
-        return json.loads(data, parse_float=FhirDecimal, parse_int=_integer)
+        return json.loads(data, parse_float=_decimal, parse_int=_integer)
     return value
+
+
+def _decimal(text: str) -> float:
+    """A float, or a FhirDecimal when the float would not be written back as ``text``."""
+    number = float(text)
+    return number if orjson.dumps(number) == text.encode() else FhirDecimal(text)
 
 
 def _integer(text: str) -> int | FhirDecimal:
