@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from samhandling.infrastructure.database import DatabaseUrl
 from samhandling.platform.fhir.engine import FhirEngine
@@ -20,8 +21,6 @@ from samhandling.settings import Settings
 
 log = logging.getLogger("samhandling")
 FHIR_PREFIX = "/fhir"
-# every method reaches the endpoint, so unsupported ones get a FHIR 405 OperationOutcome
-_FHIR_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"]
 
 
 def software_version() -> str:
@@ -32,7 +31,7 @@ def software_version() -> str:
         return "0+unknown"
 
 
-def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, store: Store | None = None) -> PlatformApp:
     """Build the application; it opens (and migrates) its store at start-up unless given one."""
     settings = settings or Settings.from_env()
     endpoint = _LazyEndpoint(settings)
@@ -61,12 +60,31 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    routes = [
-        Route("/health", health, methods=["GET"]),
-        Route(FHIR_PREFIX, endpoint.handle, methods=_FHIR_METHODS),
-        Route(FHIR_PREFIX + "/{path:path}", endpoint.handle, methods=_FHIR_METHODS),
-    ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    web = Starlette(routes=[Route("/health", health, methods=["GET"])], lifespan=lifespan)
+    return PlatformApp(web, endpoint, FHIR_PREFIX)
+
+
+class PlatformApp:
+    """The ASGI application: the FHIR API on a direct path, everything else through Starlette.
+
+    FHIR requests skip Starlette's router and middleware stack (15% of a read's server time
+    in the profile); the FHIR endpoint answers every error itself as an OperationOutcome.
+    Cross-cutting concerns for the API are composed around the endpoint explicitly.
+    """
+
+    def __init__(self, web: Starlette, fhir: ASGIApp, prefix: str) -> None:
+        self.web = web
+        self._fhir = fhir
+        self._prefix = prefix
+        self._prefix_slash = prefix + "/"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            if path == self._prefix or path.startswith(self._prefix_slash):
+                await self._fhir(scope, receive, send)
+                return
+        await self.web(scope, receive, send)
 
 
 class _LazyEndpoint:
@@ -85,12 +103,12 @@ class _LazyEndpoint:
             software_version=software_version(),
         )
 
-    async def handle(self, request: Request) -> Response:
-        """Handle one FHIR request."""
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert self._endpoint is not None, "the application has not started"
-        return await self._endpoint(request)
+        response = await self._endpoint(Request(scope, receive))
+        await response(scope, receive, send)
 
 
-def create_app_from_env() -> Starlette:
+def create_app_from_env() -> PlatformApp:
     """Factory for ``uvicorn --factory`` (worker processes read settings from the environment)."""
     return create_app(Settings.from_env())
