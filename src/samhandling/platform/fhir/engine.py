@@ -123,13 +123,11 @@ class FhirEngine:
         type: str,
         resource: object,
         tx: StoreTransaction | None = None,
-        *,
-        id: str | None = None,
     ) -> WriteResult:
-        """Create with a new server-assigned id (or ``id``, pre-assigned by a transaction)."""
+        """Create with a new server-assigned id."""
         body = self.prepare_create(type, resource)
         async with self.transaction(tx) as t:
-            version = ResourceVersion(type, id or new_id(), 1, self._clock(), None)
+            version = ResourceVersion(type, new_id(), 1, self._clock(), None)
             version = _with_content(version, body)
             if not await t.insert_new(version, "POST"):
                 raise FhirError.of(409, "duplicate", f"{type}/{version.id} exists already")

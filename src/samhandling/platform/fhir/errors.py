@@ -61,6 +61,11 @@ def operation_outcome(issues: list[Issue]) -> dict:
     return {"resourceType": "OperationOutcome", "issue": [issue.to_json() for issue in issues]}
 
 
+def information(message: str) -> dict:
+    """An informational OperationOutcome (for ``Prefer: return=OperationOutcome``)."""
+    return operation_outcome([Issue("information", "informational", message)])
+
+
 def not_found(type: str, id: str) -> FhirError:
     """The resource was never there."""
     return FhirError.of(404, "not-found", f"{type}/{id} is not known")
@@ -69,8 +74,3 @@ def not_found(type: str, id: str) -> FhirError:
 def gone(type: str, id: str, version: int) -> FhirError:
     """The resource was deleted."""
     return FhirError.of(410, "deleted", f"{type}/{id} was deleted (version {version})")
-
-
-def invalid(diagnostics: str, expression: str | None = None, status: int = 400) -> FhirError:
-    """Malformed or semantically invalid input."""
-    return FhirError.of(status, "invalid", diagnostics, expression)

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from samhandling.platform.fhir.content import dumps
 from samhandling.platform.fhir.engine import FHIRPATH_PATCH, JSON_PATCH, Preconditions
-from samhandling.platform.fhir.errors import FhirError, Issue, operation_outcome
+from samhandling.platform.fhir.errors import FhirError
 from samhandling.platform.fhir.storage import ResourceVersion
 
 FHIR_JSON = "application/fhir+json"
@@ -166,8 +166,3 @@ def fhir_response(
 def error_response(error: FhirError) -> Response:
     """An error as an OperationOutcome response."""
     return fhir_response(error.outcome(), error.status, error.headers or None)
-
-
-def information_outcome(message: str) -> dict:
-    """An informational OperationOutcome (for ``Prefer: return=OperationOutcome``)."""
-    return operation_outcome([Issue("information", "informational", message)])

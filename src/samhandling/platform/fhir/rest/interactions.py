@@ -27,7 +27,7 @@ from samhandling.platform.fhir.engine import (
     Preconditions,
     WriteResult,
 )
-from samhandling.platform.fhir.errors import FhirError
+from samhandling.platform.fhir.errors import FhirError, information
 from samhandling.platform.fhir.storage import HistoryQuery, ResourceVersion, StoreTransaction
 from samhandling.platform.fhir.validation import check_resource_type
 
@@ -195,23 +195,15 @@ def _read_result(interaction: Interaction, version: ResourceVersion) -> Result:
 
 
 def write_result(interaction: Interaction, written: WriteResult) -> Result:
+    """The result of a create, update or patch, shaped by `Prefer: return=...`."""
     status = 201 if written.created else 200
     version = written.resource
     prefer = interaction.prefer_return
     if prefer == "minimal":
         body = None
     elif prefer == "OperationOutcome":
-        body = {
-            "resourceType": "OperationOutcome",
-            "issue": [
-                {
-                    "severity": "information",
-                    "code": "informational",
-                    "diagnostics": f"{version.type}/{version.id} version {version.version} "
-                    f"{'created' if written.created else 'updated'}",
-                }
-            ],
-        }
+        done = "created" if written.created else "updated"
+        body = information(f"{version.type}/{version.id} version {version.version} {done}")
     else:
         body = version.content
     return Result(status, version, body, location=True)
