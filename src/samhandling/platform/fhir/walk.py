@@ -3,7 +3,7 @@
 Validation and Bundle processing need the values of a few element types (dates, references)
 wherever they occur: nested in backbone elements, data types, extensions and contained
 resources. `find` visits only what can lead to them, with plain recursion (this is on the
-write hot path; a generator per level cost 5x more).
+write hot path; nested generators made transaction ingest 2.7x slower).
 """
 
 from __future__ import annotations
