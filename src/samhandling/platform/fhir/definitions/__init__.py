@@ -219,7 +219,7 @@ def _search_parameters_by_base() -> dict[str, dict[str, SearchParameterDef]]:
     return by_base
 
 
-def _ancestry(name: str) -> list[str]:
+def ancestry(name: str) -> list[str]:
     """``name`` and its base types, most generic first (``Resource``, ``DomainResource``, ...)."""
     raw_types = _raw_types()
     chain: list[str] = []
@@ -243,7 +243,7 @@ def search_parameters_for(resource_type: str) -> Mapping[str, SearchParameterDef
             return _EMPTY
         by_base = _search_parameters_by_base()
         merged: dict[str, SearchParameterDef] = {}
-        for base in _ancestry(resource_type):
+        for base in ancestry(resource_type):
             merged.update(by_base.get(base, {}))
         found = _params_for.setdefault(resource_type, MappingProxyType(merged))
     return found
