@@ -123,6 +123,7 @@ def _path_step(groups: tuple[tuple[str, ...], ...]) -> Step:
     """Navigate successive child names; each group holds the JSON keys of one name (several
     for a choice element). One closure for the whole path keeps call overhead low."""
     if len(groups) == 1 and len(groups[0]) == 1:
+        # the common case (one plain name), specialised: no loops over groups and keys
         (key,) = groups[0]
 
         def child(items: list) -> list:

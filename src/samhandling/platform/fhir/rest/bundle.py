@@ -97,7 +97,7 @@ async def _transaction(engine: FhirEngine, entries: list[Entry]) -> list[Result]
             body = engine.prepare_create(type_, entry.interaction.body)  # type: ignore[arg-type]
             new_resources.append((type_, entry.new_id, body))
     results: dict[int, Result] = {}
-    async with engine.store.transaction() as tx:
+    async with engine.transaction() as tx:
         for entry in entries:
             if entry.interaction.method == "DELETE":
                 with _in_entry(entry):

@@ -81,10 +81,15 @@ def media_type(headers: Mapping[str, str]) -> str | None:
 
 def parse_etag(value: str, header: str) -> int:
     """The version number in an ETag such as ``W/"3"``."""
-    match = _ETAG.fullmatch(value)
-    if match is None:
+    version = _etag_version(value)
+    if version is None:
         raise FhirError.of(400, "invalid", f'{header} must be an ETag like W/"3", not {value!r}')
-    return int(match[1])
+    return version
+
+
+def _etag_version(value: str) -> int | None:
+    match = _ETAG.fullmatch(value)
+    return int(match[1]) if match else None
 
 
 def preconditions(headers: Mapping[str, str]) -> Preconditions:
@@ -101,11 +106,9 @@ def not_modified(headers: Mapping[str, str], current: ResourceVersion) -> bool:
     """Whether a conditional read may answer 304 (If-None-Match, else If-Modified-Since)."""
     if_none_match = headers.get("if-none-match")
     if if_none_match is not None:
-        tags = [tag for tag in if_none_match.split(",") if tag.strip()]
         return any(
-            tag.strip() == "*"
-            or (_ETAG.fullmatch(tag) and int(_ETAG.fullmatch(tag)[1]) == current.version)
-            for tag in tags
+            tag.strip() == "*" or _etag_version(tag) == current.version
+            for tag in if_none_match.split(",")
         )
     if_modified_since = headers.get("if-modified-since")
     if if_modified_since is not None:
