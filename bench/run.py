@@ -41,6 +41,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -440,7 +441,14 @@ class BundleCache:
 # loading data
 
 
-async def _post_bundles(base: str, paths: list[Path], concurrency: int) -> tuple[int, int]:
+async def _post_bundles(
+    base: str,
+    paths: list[Path],
+    concurrency: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[int, int]:
+    """POST the transaction Bundles; ``progress(bundles done, resources written)`` after each
+    (used by bench/search.py for its long loads)."""
     import aiohttp
 
     headers = {"Content-Type": "application/fhir+json", "Prefer": "return=minimal"}
@@ -448,10 +456,11 @@ async def _post_bundles(base: str, paths: list[Path], concurrency: int) -> tuple
     for path in paths:
         queue.put_nowait(path)
     written = 0
+    done = 0  # Bundles loaded without errors
     errors: list[str] = []
 
     async def worker(session: aiohttp.ClientSession) -> None:
-        nonlocal written
+        nonlocal written, done
         while not queue.empty():
             path = queue.get_nowait()
             async with session.post(base, data=path.read_bytes(), headers=headers) as response:
@@ -464,6 +473,9 @@ async def _post_bundles(base: str, paths: list[Path], concurrency: int) -> tuple
             if bad:
                 errors.append(f"{path.name}: {bad[:2]}")
             written += len(entries) - len(bad)
+            done += 1
+            if progress is not None:
+                progress(done, written)
 
     timeout = aiohttp.ClientTimeout(total=None, sock_read=120)
     async with aiohttp.ClientSession(timeout=timeout) as session:

@@ -17,7 +17,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_migrate_creates_schema_once(tmp_path: Path) -> None:
     first = run("migrate", "--data-dir", str(tmp_path))
     assert first.returncode == 0, first.stderr
-    assert "applied 1 migration(s): 0001_resources" in first.stderr
+    assert "applied 2 migration(s): 0001_resources, 0002_search" in first.stderr
     second = run("migrate", "--data-dir", str(tmp_path))
     assert "applied 0 migration(s)" in second.stderr
     tables = {

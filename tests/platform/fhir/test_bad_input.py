@@ -313,7 +313,10 @@ URL_CASES = [
     pytest.param("DELETE", "/Patient/1/_history", None, 405, id="delete-history"),
     pytest.param("POST", "/metadata", {"resourceType": "CapabilityStatement"}, 405, id="post-metadata"),
     pytest.param("DELETE", "/", None, 405, id="delete-base"),
-    pytest.param("GET", "/", None, 405, id="get-base"),
+    pytest.param("GET", "/?_type=Foo", None, 400, id="system-search-unknown-type"),
+    pytest.param("GET", "/Patient?birthdate=1980-13", None, 400, id="search-bad-date"),
+    pytest.param("GET", "/Patient?_count=-1", None, 400, id="search-bad-count"),
+    pytest.param("GET", "/Group/1/Observation", None, 400, id="search-unsupported-compartment"),
 ]  # fmt: skip
 
 
@@ -467,7 +470,6 @@ BUNDLE_CASES = [
     pytest.param(lambda p: _transaction(_post(), _entry("PUT", "Patient", tagged(patient()))), 405, None, id="put-without-id"),
     pytest.param(lambda p: _transaction(_post(), _entry("POST", "Foo", {"resourceType": "Foo"})), 404, None, id="unknown-type"),
     pytest.param(lambda p: _transaction(_post(), _entry("PUT", f"Patient/{p['id']}?active=true", {**p, "gender": "male"})), 501, "Bundle.entry[1].request.url", id="conditional-update"),
-    pytest.param(lambda p: _transaction(_post(), _entry("GET", "Patient?name=x")), 501, None, id="search-entry"),
     pytest.param(lambda p: _transaction(_post(), _post(patient(birthDate="1980-02-30"))), 422, "Bundle.entry[1].resource.birthDate", id="second-create-invalid-date"),
     pytest.param(lambda p: _transaction(_post(), _post(patient(gender="x"))), 400, "Bundle.entry[1].resource.gender", id="second-create-bad-code"),
     pytest.param(lambda p: _transaction(_post(), _post(observation(subject={"reference": "Medication/1"}))), 422, "Bundle.entry[1].resource.subject.reference", id="create-bad-reference-target"),

@@ -263,9 +263,3 @@ def test_metadata_is_a_capability_statement(fhir: httpx.Client) -> None:
         "history-system",
     }
     assert "application/json-patch+json" in statement["patchFormat"]
-
-
-def test_search_is_declared_unsupported_for_now(fhir: httpx.Client) -> None:
-    response = fhir.get("/Patient")
-    assert response.status_code == 501
-    assert response.json()["resourceType"] == "OperationOutcome"

@@ -15,6 +15,10 @@ from samhandling.platform.fhir.content import loads, stamp
 from samhandling.platform.fhir.errors import FhirError, gone, not_found
 from samhandling.platform.fhir.ids import new_id
 from samhandling.platform.fhir.patch import PatchError, apply_fhirpath_patch, apply_json_patch
+from samhandling.platform.fhir.search.executor import SearchExecutor, SearchPage
+from samhandling.platform.fhir.search.extract import extract
+from samhandling.platform.fhir.search.params import SearchRegistry
+from samhandling.platform.fhir.search.query import SearchRequest, parse_search
 from samhandling.platform.fhir.storage import (
     HistoryQuery,
     HistoryRow,
@@ -55,9 +59,20 @@ def _now() -> datetime:
 class FhirEngine:
     """Create, read, update, patch, delete and history over a `Store`."""
 
-    def __init__(self, store: Store, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Callable[[], datetime] = _now,
+        registry: SearchRegistry | None = None,
+    ) -> None:
         self.store = store
         self._clock = clock
+        self.registry = registry or SearchRegistry()
+        self.executor = SearchExecutor(store.backend)
+
+    def index(self, type: str, body: dict) -> dict[str, list[tuple]]:
+        """The search index rows of a resource about to be stored."""
+        return extract(self.registry, type, body)
 
     @asynccontextmanager
     async def transaction(
@@ -109,6 +124,20 @@ class FhirEngine:
             check_id(query.id)
         return await (tx.history(query) if tx else self.store.history(query))
 
+    def parse_search(
+        self, types: tuple[str, ...], items: list[tuple[str, str]], *, strict: bool = False
+    ) -> SearchRequest:
+        """Parse search parameters for ``types`` (empty: every type)."""
+        for type_name in types:
+            check_resource_type(type_name)
+        return parse_search(self.registry, types, items, strict=strict)
+
+    async def search(
+        self, request: SearchRequest, base: str = "", tx: StoreTransaction | None = None
+    ) -> SearchPage:
+        """One page of a search (inside ``tx`` when given: it sees the transaction's writes)."""
+        return await self.executor.search(tx if tx is not None else self.store, request, base)
+
     # writes
 
     def prepare_create(self, type: str, resource: object, id: str | None = None) -> dict:
@@ -129,7 +158,7 @@ class FhirEngine:
         async with self.transaction(tx) as t:
             version = ResourceVersion(type, new_id(), 1, self._clock(), None)
             version = _with_content(version, body)
-            if not await t.insert_new(version, "POST"):
+            if not await t.insert_new(version, "POST", self.index(type, body)):
                 raise FhirError.of(409, "duplicate", f"{type}/{version.id} exists already")
             return WriteResult(version, created=True)
 
@@ -141,7 +170,8 @@ class FhirEngine:
         versions = [
             _with_content(ResourceVersion(t, i, 1, now, None), body) for t, i, body in items
         ]
-        await tx.insert_many_new(versions, "POST")
+        indexes = [self.index(t, body) for t, _, body in items]
+        await tx.insert_many_new(versions, "POST", indexes)
         return [WriteResult(v, created=True) for v in versions]
 
     async def update(
@@ -156,18 +186,19 @@ class FhirEngine:
         check_resource_type(type)
         check_id(id)
         body = validate_resource(resource, type, id=id)
+        index = self.index(type, body)
         async with self.transaction(tx) as t:
             current = await t.current(type, id)
             if current is None:
                 _check_preconditions(preconditions, None)
                 first = _with_content(ResourceVersion(type, id, 1, self._clock(), None), body)
-                if await t.insert_new(first, "PUT"):
+                if await t.insert_new(first, "PUT", index):
                     return WriteResult(first, created=True)
                 current = await t.current(type, id)  # a concurrent request created it first
                 assert current is not None
             _check_preconditions(preconditions, current)
             new = self._next_version(current, body)
-            await t.replace(new, "PUT", current.version)
+            await t.replace(new, "PUT", current.version, index)
             return WriteResult(new, created=current.deleted)
 
     async def patch(
@@ -204,7 +235,7 @@ class FhirEngine:
             except FhirError as error:  # the request was well-formed; its result is not
                 raise FhirError(422, error.issues) from None
             new = self._next_version(current, body)
-            await t.replace(new, "PATCH", current.version)
+            await t.replace(new, "PATCH", current.version, self.index(type, body))
             return WriteResult(new, created=False)
 
     async def delete(

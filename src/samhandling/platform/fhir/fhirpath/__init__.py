@@ -4,6 +4,11 @@
 (a dict) that returns the matching values, in document order. See `compiler` for the subset.
 """
 
-from samhandling.platform.fhir.fhirpath.compiler import UnsupportedExpression, compile_expression
+from samhandling.platform.fhir.fhirpath.compiler import (
+    UnsupportedExpression,
+    compile_expression,
+    compile_relative,
+    result_types,
+)
 
-__all__ = ["UnsupportedExpression", "compile_expression"]
+__all__ = ["UnsupportedExpression", "compile_expression", "compile_relative", "result_types"]

@@ -34,7 +34,7 @@ from typing import Any
 from samhandling.platform.fhir.definitions import ancestry, resource_types, type_def
 from samhandling.platform.fhir.fhirpath.parser import Node, UnsupportedExpression, parse
 
-__all__ = ["UnsupportedExpression", "compile_expression"]
+__all__ = ["UnsupportedExpression", "compile_expression", "compile_relative", "result_types"]
 
 Step = Callable[[list], list]
 Types = frozenset[str]
@@ -93,6 +93,30 @@ def compile_expression(expression: str) -> Callable[[dict], list]:
 
     evaluate.__doc__ = f"FHIRPath: {expression}"
     return evaluate
+
+
+@functools.lru_cache(maxsize=8192)
+def result_types(expression: str, resource_type: str) -> frozenset[str]:
+    """The FHIR types the expression can yield on ``resource_type`` (empty if it never applies)."""
+    tree = parse(expression)
+    if not any(_matches_root(name, resource_type) for name in _root_names(tree)):
+        return frozenset()
+    step, types = _Compiler(resource_type).compile(tree, None)
+    return types if step is not None else frozenset()
+
+
+@functools.lru_cache(maxsize=4096)
+def compile_relative(
+    expression: str, context_types: frozenset[str]
+) -> tuple[Callable[[list], list], frozenset[str]]:
+    """Compile an expression evaluated on values of ``context_types`` (composite components).
+
+    Returns ``f(values) -> values`` and the types it yields.
+    """
+    step, types = _Compiler("").compile(parse(expression), context_types)
+    if step is None:
+        return (lambda items: []), frozenset()
+    return step, types
 
 
 def _root_names(node: Node) -> set[str]:
@@ -323,6 +347,8 @@ class _Compiler:
             operand = operand[1]
         if operand[0] == "child":
             return self._child(operand, types, type_name)
+        if operand[0] == "ident" and types is not None:  # a relative path (composite component)
+            return self._navigate(None, types, operand[1], type_name)
         step, operand_types = self.compile(operand, types)
         matching = {t for t in operand_types if _is_a(t, type_name)}
         if step is None or not matching:

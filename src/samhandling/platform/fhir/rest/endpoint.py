@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl
 
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope
@@ -19,9 +21,11 @@ from samhandling.platform.fhir.rest.http import (
     check_json_body,
     error_response,
     fhir_response,
+    media_type,
     not_modified,
     patch_format,
     preconditions,
+    prefer_handling,
     prefer_return,
     version_headers,
 )
@@ -74,7 +78,11 @@ class FhirEndpoint:
             return fhir_response(capability_statement(base, self.software_version, self._started))
         body: object = None
         fmt = None
-        if method in _BODY_METHODS:
+        if method == "POST" and target.operation == "_search":
+            params = QueryParams(
+                [*params.multi_items(), *await self._form(request, headers)]
+            )
+        elif method in _BODY_METHODS:
             fmt = patch_format(headers) if method == "PATCH" else None
             if method != "PATCH":
                 check_json_body(headers)
@@ -93,9 +101,28 @@ class FhirEndpoint:
             else NO_PRECONDITIONS,
             prefer_return=prefer_return(headers) if method in _BODY_METHODS else "representation",
             base=base,
+            strict=prefer_handling(headers) == "strict",
         )
         result = await execute(self.engine, interaction)
         return _respond(method, headers, result, base)
+
+    async def _form(self, request: Request, headers: dict[str, str]) -> list[tuple[str, str]]:
+        """The parameters of a ``POST _search`` form body."""
+        kind = media_type(headers)
+        body = await self._read_body(request, headers)
+        if not body:
+            return []
+        if kind != "application/x-www-form-urlencoded":
+            raise FhirError.of(
+                415,
+                "not-supported",
+                "POST _search takes application/x-www-form-urlencoded parameters",
+            )
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise FhirError.of(400, "invalid", "the form body is not UTF-8") from None
+        return parse_qsl(text, keep_blank_values=True)
 
     async def _read_body(self, request: Request, headers: dict[str, str]) -> bytes:
         declared = headers.get("content-length")

@@ -137,6 +137,17 @@ def prefer_return(headers: Mapping[str, str]) -> str:
     return "representation"
 
 
+def prefer_handling(headers: Mapping[str, str]) -> str:
+    """``Prefer: handling=strict|lenient`` (lenient when absent)."""
+    prefer = headers.get("prefer")
+    if prefer:
+        for token in prefer.split(","):
+            key, _, value = token.strip().partition("=")
+            if key.strip() == "handling" and value.strip() in ("strict", "lenient"):
+                return value.strip()
+    return "lenient"
+
+
 def version_headers(version: ResourceVersion) -> dict[str, str]:
     """ETag and Last-Modified of a version."""
     return {"etag": f'W/"{version.version}"', "last-modified": http_date(version.last_updated)}

@@ -28,6 +28,7 @@ from samhandling.platform.fhir.engine import (
     WriteResult,
 )
 from samhandling.platform.fhir.errors import FhirError, information
+from samhandling.platform.fhir.rest.search import run_search
 from samhandling.platform.fhir.storage import HistoryQuery, ResourceVersion, StoreTransaction
 from samhandling.platform.fhir.validation import check_resource_type
 
@@ -44,9 +45,13 @@ class Target:
     history: bool = False
     version: str | None = None
     operation: str | None = None  # "$name", or "metadata", "_search"
+    compartment: tuple[str, str] | None = None  # Patient/123/Observation: ("Patient", "123")
 
     def path(self) -> str:
         """The path back as text (without the base)."""
+        if self.compartment is not None:
+            owner_type, owner_id = self.compartment
+            return "/".join((owner_type, owner_id, self.type or "*"))
         parts = [p for p in (self.type, self.id) if p]
         if self.history:
             parts.append("_history")
@@ -69,6 +74,7 @@ class Interaction:
     preconditions: Preconditions = NO_PRECONDITIONS
     prefer_return: str = "representation"
     base: str = ""
+    strict: bool = False  # Prefer: handling=strict
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +100,7 @@ def parse_target(path: str) -> Target:
     segments = path.split("/")
     first = segments[0]
     if len(segments) == 1:
-        if first in ("metadata", "_history") or first.startswith("$"):
+        if first in ("metadata", "_history", "_search") or first.startswith("$"):
             return Target(
                 history=first == "_history", operation=None if first == "_history" else first
             )
@@ -110,6 +116,8 @@ def parse_target(path: str) -> Target:
         return Target(type=first, id=second, history=True)
     if len(segments) == 3 and segments[2].startswith("$"):
         return Target(type=first, id=second, operation=segments[2])
+    if len(segments) == 3 and segments[2] and segments[2][0].isupper():
+        return Target(type=segments[2], compartment=(first, second))
     if len(segments) == 4 and segments[2] == "_history":
         return Target(type=first, id=second, history=True, version=segments[3])
     raise FhirError.of(404, "not-found", f"no FHIR interaction at {path!r}")
@@ -120,6 +128,13 @@ async def execute(
 ) -> Result:
     """Run one interaction (inside ``tx`` when it is part of a transaction Bundle)."""
     method, target = interaction.method, interaction.target
+    if (target.operation == "_search" and method == "POST") or (
+        method in ("GET", "HEAD")
+        and target.id is None
+        and not target.history
+        and target.operation is None
+    ):
+        return await search(engine, interaction, tx)
     if target.operation is not None:
         raise FhirError.of(
             501 if target.operation.startswith("$") else 404,
@@ -146,8 +161,6 @@ async def execute(
     if target.id is None:
         if method == "POST":
             return write_result(interaction, await engine.create(target.type, interaction.body, tx))
-        if method in ("GET", "HEAD"):
-            raise FhirError.of(501, "not-supported", "search is not supported yet")
         raise _method_not_allowed(method, target)
     if method in ("GET", "HEAD"):
         return _read_result(interaction, await engine.read(target.type, target.id, tx))
@@ -170,6 +183,28 @@ async def execute(
         deleted = await engine.delete(target.type, target.id, interaction.preconditions, tx)
         return Result(204, deleted.resource if deleted else None)
     raise _method_not_allowed(method, target)
+
+
+async def search(
+    engine: FhirEngine, interaction: Interaction, tx: StoreTransaction | None
+) -> Result:
+    """A type, system or compartment search."""
+    target = interaction.target
+    if target.compartment is not None:
+        check_resource_type(target.compartment[0])
+    if target.type is not None:
+        check_resource_type(target.type)
+    bundle = await run_search(
+        engine,
+        path=target.path() if target.operation != "_search" else (target.type or ""),
+        target_type=target.type,
+        items=interaction.params.multi_items(),
+        base=interaction.base,
+        strict=interaction.strict,
+        compartment=target.compartment,
+        tx=tx,
+    )
+    return Result(200, None, dumps(bundle))
 
 
 def _method_not_allowed(method: str, target: Target) -> FhirError:

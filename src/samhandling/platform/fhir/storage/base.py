@@ -5,7 +5,10 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
+
+IndexRows = dict[str, list[tuple]]  # search index table -> rows (pid, grp, *values)
+NO_INDEX: IndexRows = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,16 +59,40 @@ class StoreTransaction(Protocol):
         """A specific version, as seen inside this transaction."""
         ...
 
-    async def insert_new(self, resource: ResourceVersion, method: str) -> bool:
-        """Store the first version of a new id; False when the id exists already."""
+    async def insert_new(
+        self, resource: ResourceVersion, method: str, index: IndexRows = NO_INDEX
+    ) -> bool:
+        """Store the first version of a new id with its search index rows; False when the id
+        exists already."""
         ...
 
-    async def insert_many_new(self, resources: list[ResourceVersion], method: str) -> None:
+    async def insert_many_new(
+        self, resources: list[ResourceVersion], method: str, indexes: list[IndexRows]
+    ) -> None:
         """Store the first versions of many new server-assigned ids in one round trip."""
         ...
 
-    async def replace(self, resource: ResourceVersion, method: str, expected_version: int) -> None:
-        """Store a new version over ``expected_version`` (held under lock by ``current``)."""
+    async def replace(
+        self,
+        resource: ResourceVersion,
+        method: str,
+        expected_version: int,
+        index: IndexRows = NO_INDEX,
+    ) -> None:
+        """Store a new version over ``expected_version`` (held under lock by ``current``),
+        replacing its search index rows (a tombstone has none)."""
+        ...
+
+    async def reindex(self, items: list[tuple[int, IndexRows]]) -> None:
+        """Replace the search index rows of resources by rid."""
+        ...
+
+    async def fetch(self, sql: str, args: list[Any]) -> list[Any]:
+        """Rows of a query (placeholders in the backend's style), inside this transaction."""
+        ...
+
+    async def lock(self, key: int) -> None:
+        """Hold a lock on ``key`` (a 63-bit number) until the transaction ends."""
         ...
 
     async def history(self, query: HistoryQuery) -> list[HistoryRow]:
@@ -88,6 +115,10 @@ class Store(Protocol):
 
     async def history(self, query: HistoryQuery) -> list[HistoryRow]:
         """Up to ``query.count`` versions, newest first."""
+        ...
+
+    async def fetch(self, sql: str, args: list[Any]) -> list[Any]:
+        """Rows of a read-only query (placeholders in the backend's style)."""
         ...
 
     def transaction(self) -> AbstractAsyncContextManager[StoreTransaction]:

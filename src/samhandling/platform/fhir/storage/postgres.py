@@ -9,17 +9,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 
 from samhandling.infrastructure.database import POSTGRESQL, create_pg_pool, migrate_postgres
 from samhandling.platform.fhir.storage.base import (
+    NO_INDEX,
     ConcurrentWriteError,
     HistoryQuery,
     HistoryRow,
+    IndexRows,
     ResourceVersion,
 )
 from samhandling.platform.fhir.storage.history_sql import history_sql
+from samhandling.platform.fhir.storage.index_sql import postgres_arguments, postgres_write
 
 _READ = "SELECT type, id, version, last_updated, content FROM resource WHERE type = $1 AND id = $2"
 _READ_FOR_UPDATE = _READ + " FOR UPDATE"
@@ -29,7 +33,7 @@ _VREAD = (
 )
 _INSERT_CURRENT = (
     "INSERT INTO resource (type, id, version, last_updated, deleted, content)"
-    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (type, id) DO NOTHING RETURNING version"
+    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (type, id) DO NOTHING RETURNING rid"
 )
 _INSERT_HISTORY = (
     "INSERT INTO resource_history (type, id, version, last_updated, method, content)"
@@ -37,12 +41,12 @@ _INSERT_HISTORY = (
 )
 _REPLACE_CURRENT = (
     "UPDATE resource SET version = $1, last_updated = $2, deleted = $3, content = $4"
-    " WHERE type = $5 AND id = $6 AND version = $7"
+    " WHERE type = $5 AND id = $6 AND version = $7 RETURNING rid"
 )
 _INSERT_MANY_CURRENT = (
     "INSERT INTO resource (type, id, version, last_updated, deleted, content)"
     " SELECT t, i, v, l, false, c FROM unnest($1::text[], $2::text[], $3::int[],"
-    " $4::timestamptz[], $5::bytea[]) AS u(t, i, v, l, c)"
+    " $4::timestamptz[], $5::bytea[]) AS u(t, i, v, l, c) RETURNING id, rid"
 )
 _INSERT_MANY_HISTORY = (
     "INSERT INTO resource_history (type, id, version, last_updated, method, content)"
@@ -77,19 +81,24 @@ class PostgresTransaction:
         row = await self._conn.fetchrow(_VREAD, type, id, version)
         return _version(row) if row else None
 
-    async def insert_new(self, resource: ResourceVersion, method: str) -> bool:
+    async def insert_new(
+        self, resource: ResourceVersion, method: str, index: IndexRows = NO_INDEX
+    ) -> bool:
         r = resource
-        inserted = await self._conn.fetchval(
+        rid = await self._conn.fetchval(
             _INSERT_CURRENT, r.type, r.id, r.version, r.last_updated, r.deleted, r.content
         )
-        if inserted is None:
+        if rid is None:
             return False
         await self._conn.execute(
             _INSERT_HISTORY, r.type, r.id, r.version, r.last_updated, method, r.content
         )
+        await self._write_index([rid], [index], delete=False)
         return True
 
-    async def insert_many_new(self, resources: list[ResourceVersion], method: str) -> None:
+    async def insert_many_new(
+        self, resources: list[ResourceVersion], method: str, indexes: list[IndexRows]
+    ) -> None:
         columns = (
             [r.type for r in resources],
             [r.id for r in resources],
@@ -97,12 +106,19 @@ class PostgresTransaction:
             [r.last_updated for r in resources],
             [r.content for r in resources],
         )
-        await self._conn.execute(_INSERT_MANY_CURRENT, *columns)
+        rids = {row[0]: row[1] for row in await self._conn.fetch(_INSERT_MANY_CURRENT, *columns)}
         await self._conn.execute(_INSERT_MANY_HISTORY, *columns, method)
+        await self._write_index([rids[r.id] for r in resources], indexes, delete=False)
 
-    async def replace(self, resource: ResourceVersion, method: str, expected_version: int) -> None:
+    async def replace(
+        self,
+        resource: ResourceVersion,
+        method: str,
+        expected_version: int,
+        index: IndexRows = NO_INDEX,
+    ) -> None:
         r = resource
-        status = await self._conn.execute(
+        rid = await self._conn.fetchval(
             _REPLACE_CURRENT,
             r.version,
             r.last_updated,
@@ -112,14 +128,30 @@ class PostgresTransaction:
             r.id,
             expected_version,
         )
-        if status != "UPDATE 1":
+        if rid is None:
             raise ConcurrentWriteError(f"{r.type}/{r.id} changed under a held write lock")
         await self._conn.execute(
             _INSERT_HISTORY, r.type, r.id, r.version, r.last_updated, method, r.content
         )
+        await self._write_index([rid], [index], delete=True)
+
+    async def reindex(self, items: list[tuple[int, IndexRows]]) -> None:
+        if items:
+            await self._write_index([i[0] for i in items], [i[1] for i in items], delete=True)
+
+    async def _write_index(self, rids: list[int], indexes: list[IndexRows], delete: bool) -> None:
+        tables, arguments = postgres_arguments(rids, indexes)
+        if tables or delete:
+            await self._conn.execute(postgres_write(tables, delete), rids, *arguments)
 
     async def history(self, query: HistoryQuery) -> list[HistoryRow]:
         return await _history(self._conn, query)
+
+    async def fetch(self, sql: str, args: list[Any]) -> list[Any]:
+        return await self._conn.fetch(sql, *args)
+
+    async def lock(self, key: int) -> None:
+        await self._conn.execute("SELECT pg_advisory_xact_lock($1)", key)
 
 
 class PostgresStore:
@@ -149,6 +181,9 @@ class PostgresStore:
 
     async def history(self, query: HistoryQuery) -> list[HistoryRow]:
         return await _history(self._pool, query)
+
+    async def fetch(self, sql: str, args: list[Any]) -> list[Any]:
+        return await self._pool.fetch(sql, *args)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresTransaction]:

@@ -14,15 +14,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from samhandling.infrastructure.database import SQLITE, connect_sqlite, migrate_sqlite
 from samhandling.platform.fhir.storage.base import (
+    NO_INDEX,
     ConcurrentWriteError,
     HistoryQuery,
     HistoryRow,
+    IndexRows,
     ResourceVersion,
 )
 from samhandling.platform.fhir.storage.history_sql import history_sql
+from samhandling.platform.fhir.storage.index_sql import SQLITE_DELETES, sqlite_insert
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -55,7 +59,7 @@ _VREAD = (
 )
 _INSERT_CURRENT = (
     "INSERT INTO resource (type, id, version, last_updated, deleted, content)"
-    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (type, id) DO NOTHING"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (type, id) DO NOTHING RETURNING rid"
 )
 _INSERT_HISTORY = (
     "INSERT INTO resource_history (type, id, version, last_updated, method, content)"
@@ -63,8 +67,17 @@ _INSERT_HISTORY = (
 )
 _REPLACE_CURRENT = (
     "UPDATE resource SET version = ?, last_updated = ?, deleted = ?, content = ?"
-    " WHERE type = ? AND id = ? AND version = ?"
+    " WHERE type = ? AND id = ? AND version = ? RETURNING rid"
 )
+
+
+def _write_index(conn: sqlite3.Connection, rid: int, index: IndexRows, replace: bool) -> None:
+    if replace:
+        for delete in SQLITE_DELETES:
+            conn.execute(delete, (rid,))
+    for table, rows in index.items():
+        if rows:
+            conn.executemany(sqlite_insert(table), [(rid, *row) for row in rows])
 
 
 class SQLiteTransaction:
@@ -81,43 +94,69 @@ class SQLiteTransaction:
         row = self._conn.execute(_VREAD, (type, id, version)).fetchone()
         return _version(row) if row else None
 
-    async def insert_new(self, resource: ResourceVersion, method: str) -> bool:
+    async def insert_new(
+        self, resource: ResourceVersion, method: str, index: IndexRows = NO_INDEX
+    ) -> bool:
         r = resource
         micros = to_micros(r.last_updated)
-        cursor = self._conn.execute(
+        row = self._conn.execute(
             _INSERT_CURRENT, (r.type, r.id, r.version, micros, r.deleted, r.content)
-        )
-        if cursor.rowcount == 0:
+        ).fetchone()
+        if row is None:
             return False
         self._conn.execute(_INSERT_HISTORY, (r.type, r.id, r.version, micros, method, r.content))
+        _write_index(self._conn, row[0], index, replace=False)
         return True
 
-    async def insert_many_new(self, resources: list[ResourceVersion], method: str) -> None:
-        rows = [(r.type, r.id, r.version, to_micros(r.last_updated), r.content) for r in resources]
-        self._conn.executemany(
+    async def insert_many_new(
+        self, resources: list[ResourceVersion], method: str, indexes: list[IndexRows]
+    ) -> None:
+        insert = (
             "INSERT INTO resource (type, id, version, last_updated, deleted, content)"
-            " VALUES (?, ?, ?, ?, 0, ?)",
-            rows,
+            " VALUES (?, ?, ?, ?, 0, ?) RETURNING rid"
         )
-        self._conn.executemany(
+        history = (
             "INSERT INTO resource_history (type, id, version, last_updated, method, content)"
-            f" VALUES (?, ?, ?, ?, '{method}', ?)",
-            rows,
+            f" VALUES (?, ?, ?, ?, '{method}', ?)"
         )
+        rows = []
+        for r, index in zip(resources, indexes, strict=True):
+            row = (r.type, r.id, r.version, to_micros(r.last_updated), r.content)
+            rows.append(row)
+            rid = self._conn.execute(insert, row).fetchone()[0]
+            _write_index(self._conn, rid, index, replace=False)
+        self._conn.executemany(history, rows)
 
-    async def replace(self, resource: ResourceVersion, method: str, expected_version: int) -> None:
+    async def replace(
+        self,
+        resource: ResourceVersion,
+        method: str,
+        expected_version: int,
+        index: IndexRows = NO_INDEX,
+    ) -> None:
         r = resource
         micros = to_micros(r.last_updated)
-        cursor = self._conn.execute(
+        row = self._conn.execute(
             _REPLACE_CURRENT,
             (r.version, micros, r.deleted, r.content, r.type, r.id, expected_version),
-        )
-        if cursor.rowcount != 1:
+        ).fetchone()
+        if row is None:
             raise ConcurrentWriteError(f"{r.type}/{r.id} changed under a held write lock")
         self._conn.execute(_INSERT_HISTORY, (r.type, r.id, r.version, micros, method, r.content))
+        _write_index(self._conn, row[0], index, replace=True)
+
+    async def reindex(self, items: list[tuple[int, IndexRows]]) -> None:
+        for rid, index in items:
+            _write_index(self._conn, rid, index, replace=True)
 
     async def history(self, query: HistoryQuery) -> list[HistoryRow]:
         return _history(self._conn, query)
+
+    async def fetch(self, sql: str, args: list[Any]) -> list[Any]:
+        return self._conn.execute(sql, args).fetchall()
+
+    async def lock(self, key: int) -> None:
+        """Nothing to do: BEGIN IMMEDIATE already serialises every writer."""
 
 
 class SQLiteStore:
@@ -148,6 +187,9 @@ class SQLiteStore:
 
     async def history(self, query: HistoryQuery) -> list[HistoryRow]:
         return _history(self._reader, query)
+
+    async def fetch(self, sql: str, args: list[Any]) -> list[Any]:
+        return self._reader.execute(sql, args).fetchall()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SQLiteTransaction]:

@@ -1,0 +1,1 @@
+"""FHIR search: index extraction at write time, query parsing, SQL, paging and includes."""

@@ -1,0 +1,499 @@
+"""SQL for search criteria, shared by SQLite and PostgreSQL.
+
+Every criterion becomes a `Predicate` on the resource row ``r``: a correlated ``check``
+(``EXISTS (... a.rid = r.rid ...)``) and, when the criterion can produce its matches on its
+own, a ``drive`` form (``r.rid IN (SELECT a.rid ...)``) and a ``join`` form (the index table
+itself, scanned in rid order). The query planner in `samhandling.platform.fhir.search.engine`
+lets the most selective predicate drive and checks the others per candidate row, so a query
+never materialises the matches of an unselective criterion.
+
+Placeholders are written as ``?`` and numbered for PostgreSQL at the end (`numbered`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from samhandling.platform.fhir.datetimes import DateTimeFormatError
+from samhandling.platform.fhir.search.extract import UCUM
+from samhandling.platform.fhir.search.params import TABLE_OF_TYPE, SearchParam
+from samhandling.platform.fhir.search.query import (
+    PREFIXES,
+    Chain,
+    Compartment,
+    Criterion,
+    Has,
+    Leaf,
+    invalid,
+    split_values,
+    unescape,
+)
+from samhandling.platform.fhir.search.ucum import canonical
+from samhandling.platform.fhir.search.values import TEXT_MAX, date_range, fold, micros
+
+POSTGRESQL = "postgresql"
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    """SQL text with ``?`` placeholders and their arguments, in order."""
+
+    sql: str
+    args: tuple = ()
+
+    def __add__(self, other: Fragment | str) -> Fragment:
+        if isinstance(other, str):
+            return Fragment(self.sql + other, self.args)
+        return Fragment(self.sql + other.sql, self.args + other.args)
+
+
+def join(fragments: list[Fragment], separator: str) -> Fragment:
+    """Fragments joined by ``separator`` (e.g. `` AND ``)."""
+    return Fragment(
+        separator.join(f.sql for f in fragments),
+        tuple(itertools.chain.from_iterable(f.args for f in fragments)),
+    )
+
+
+def numbered(sql: str) -> str:
+    """``?`` placeholders as PostgreSQL's ``$1, $2, ...``."""
+    counter = itertools.count(1)
+    return "".join(f"${next(counter)}" if part == "?" else part for part in _split_marks(sql))
+
+
+def _split_marks(sql: str) -> list[str]:
+    pieces = sql.split("?")
+    out: list[str] = []
+    for index, piece in enumerate(pieces):
+        if index:
+            out.append("?")
+        out.append(piece)
+    return out
+
+
+_aliases = itertools.count()
+
+
+def alias(prefix: str) -> str:
+    """A fresh table alias."""
+    return f"{prefix}{next(_aliases) % 1_000_000}"
+
+
+@dataclass(frozen=True)
+class Predicate:
+    """One criterion as SQL on the resource row alias ``r`` (see the module docstring)."""
+
+    check: Fragment
+    drive: Fragment | None = None  # uncorrelated: r.rid IN (...) or r.id IN (...)
+    join_table: str | None = None  # the index table, for a join on its rows in rid order
+    join_where: Fragment | None = None  # condition on alias "d" of join_table
+    rank: int = 9  # lower is more selective; 9 = never drives
+
+
+class SqlBuilder:
+    """Builds predicates for one backend (``sqlite`` or ``postgresql``)."""
+
+    def __init__(self, backend: str, base: str = "") -> None:
+        self.backend = backend
+        self.base = base.rstrip("/")
+        self.now = datetime.now(UTC)
+
+    def time_arg(self, value: int) -> object:
+        """A microsecond instant as the backend stores ``last_updated``."""
+        if self.backend == POSTGRESQL:
+            return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=value)
+        return value
+
+    # ----------------------------------------------------------------------------------
+    # criteria -> predicates
+
+    def predicate(self, criterion: Criterion, r: str = "r") -> Predicate:
+        """The predicate of one criterion on resource alias ``r``."""
+        if isinstance(criterion, Leaf):
+            if criterion.param is None:
+                return self._column(criterion, r)
+            return self._leaf(criterion, r)
+        if isinstance(criterion, Chain):
+            return self._chain(criterion, r)
+        if isinstance(criterion, Has):
+            return self._has(criterion, r)
+        return self._compartment(criterion, r)
+
+    def rid_set(self, resource_type: str, criterion: Criterion) -> Fragment:
+        """``SELECT <rid> ...`` of resources of ``resource_type`` matching ``criterion``."""
+        s = alias("s")
+        p = self.predicate(criterion, s)
+        if isinstance(criterion, Leaf) and p.join_table and _type_specific(criterion.param):
+            d = "d"
+            where = p.join_where
+            assert where is not None
+            return Fragment(f"SELECT {d}.rid FROM {p.join_table} {d} WHERE ") + where
+        condition = p.drive if p.drive is not None else p.check
+        return (
+            Fragment(f"SELECT {s}.rid FROM resource {s} WHERE {s}.type = ? AND NOT {s}.deleted AND ",
+                     (resource_type,))
+            + condition
+        )  # fmt: skip
+
+    def id_set(self, resource_type: str, criterion: Criterion) -> Fragment:
+        """``SELECT id ...`` of resources of ``resource_type`` matching ``criterion``."""
+        s = alias("s")
+        p = self.predicate(criterion, s)
+        condition = p.drive if p.drive is not None else p.check
+        return (
+            Fragment(f"SELECT {s}.id FROM resource {s} WHERE {s}.type = ? AND NOT {s}.deleted AND ",
+                     (resource_type,))
+            + condition
+        )  # fmt: skip
+
+    def _column(self, leaf: Leaf, r: str) -> Predicate:
+        if leaf.code == "_id":
+            ids = tuple(unescape(v) for v in leaf.values)
+            marks = ", ".join("?" * len(ids))
+            fragment = Fragment(f"{r}.id IN ({marks})", ids)
+            return Predicate(fragment, fragment, rank=0)
+        parts = [self._date_condition(f"{r}.last_updated", f"{r}.last_updated", v, point=True)
+                 for v in leaf.values]  # fmt: skip
+        fragment = Fragment("(") + join(parts, " OR ") + ")"
+        return Predicate(fragment, None, rank=9)
+
+    def _leaf(self, leaf: Leaf, r: str) -> Predicate:
+        param = leaf.param
+        assert param is not None
+        if param.type == "composite":
+            return self._composite(leaf, r)
+        table = TABLE_OF_TYPE[param.type]
+        a = alias("a")
+        if leaf.modifier == "missing":
+            pid_table = table
+            exists = Fragment(
+                f"EXISTS (SELECT 1 FROM {pid_table} {a} WHERE {a}.rid = {r}.rid AND {a}.pid = ?)",
+                (param.pid,),
+            )
+            if leaf.values[0] == "true":
+                return Predicate(Fragment("NOT ") + exists)
+            return Predicate(exists)
+        negate = leaf.modifier == "not"
+        pid = param.pid
+        if leaf.modifier == "identifier":
+            table, pid = "search_token", param.derived["identifier"]
+        elif leaf.modifier == "of-type":
+            pid = param.derived["of-type"]
+        conditions = [self._value(param, leaf.modifier, value, "{a}") for value in leaf.values]
+        where_template = join(conditions, " OR ")
+        where_sql = where_template.sql
+        rank = _rank(param, leaf)
+
+        def where(name: str) -> Fragment:
+            return Fragment(f"{name}.pid = ? AND (", (pid,)) + Fragment(
+                where_sql.replace("{a}", name), where_template.args
+            ) + ")"
+
+        check = Fragment(f"EXISTS (SELECT 1 FROM {table} {a} WHERE {a}.rid = {r}.rid AND ") + where(
+            a
+        ) + ")"
+        if negate:
+            return Predicate(Fragment("NOT ") + check)
+        drive = Fragment(f"{r}.rid IN (SELECT {a}.rid FROM {table} {a} WHERE ") + where(a) + ")"
+        return Predicate(check, drive, table, where("d"), rank)
+
+    def _value(self, param: SearchParam, modifier: str | None, raw: str, a: str) -> Fragment:
+        kind = "token" if modifier == "identifier" else param.type
+        if kind == "string":
+            text = unescape(raw)
+            if modifier == "exact":
+                return Fragment(f"{a}.exact = ?", (text,))
+            folded = fold(text)
+            if modifier == "contains":
+                return Fragment(f"{a}.value LIKE ? ESCAPE '\\'", (f"%{_like(folded)}%",))
+            return Fragment(f"({a}.value >= ? AND {a}.value < ?)", (folded, folded + TEXT_MAX))
+        if kind == "token":
+            return self._token(modifier, raw, a)
+        if kind == "reference":
+            return self._reference(param, modifier, raw, a)
+        if kind == "date":
+            return self._date_condition(f"{a}.low", f"{a}.high", raw)
+        if kind == "number":
+            prefix, number = _prefixed(raw)
+            return _number_condition(f"{a}.value", prefix, number, raw)
+        if kind == "quantity":
+            return self._quantity(raw, a)
+        if kind == "uri":
+            uri = unescape(raw)
+            if modifier == "below":
+                return Fragment(f"({a}.uri >= ? AND {a}.uri < ?)", (uri, uri + TEXT_MAX))
+            if modifier == "above":
+                prefixes = _uri_prefixes(uri)
+                marks = ", ".join("?" * len(prefixes))
+                return Fragment(f"{a}.uri IN ({marks})", tuple(prefixes))
+            return Fragment(f"{a}.uri = ?", (uri,))
+        raise invalid(f"{param.code}: parameters of type {kind} are not supported")
+
+    def _token(self, modifier: str | None, raw: str, a: str) -> Fragment:
+        if modifier == "text":
+            folded = fold(unescape(raw))
+            return Fragment(f"({a}.text >= ? AND {a}.text < ?)", (folded, folded + TEXT_MAX))
+        if modifier == "of-type":
+            parts = split_values(raw, "|")
+            if len(parts) != 3 or not all(parts):
+                raise invalid(f":of-type takes system|code|value, not {raw!r}")
+            system, code, value = (unescape(p) for p in parts)
+            return Fragment(f"({a}.code = ? AND {a}.system = ?)", (f"{code}|{value}", system))
+        parts = split_values(raw, "|")
+        if len(parts) == 1:
+            return Fragment(f"{a}.code = ?", (unescape(parts[0]),))
+        if len(parts) != 2:
+            raise invalid(f"a token is code, system|code, |code or system|; not {raw!r}")
+        system, code = unescape(parts[0]), unescape(parts[1])
+        if not system and not code:
+            raise invalid(f"a token is code, system|code, |code or system|; not {raw!r}")
+        if not system:
+            return Fragment(f"({a}.code = ? AND {a}.system IS NULL)", (code,))
+        if not code:
+            return Fragment(f"{a}.system = ?", (system,))
+        return Fragment(f"({a}.code = ? AND {a}.system = ?)", (code, system))
+
+    def _reference(self, param: SearchParam, modifier: str | None, raw: str, a: str) -> Fragment:
+        value = unescape(raw)
+        if self.base and value.startswith(self.base + "/"):
+            value = value[len(self.base) + 1 :]
+        if "://" in value or value.startswith("urn:"):
+            return Fragment(f"{a}.url = ?", (value.partition("|")[0],))
+        segments = value.split("/")
+        if len(segments) == 4 and segments[2] == "_history":
+            segments = segments[:2]
+        if len(segments) == 2 and all(segments):
+            ref_type, ref_id = segments
+            if modifier not in (None, ref_type):
+                raise invalid(f"{param.code}:{modifier}={raw}: the type does not match")
+            return Fragment(f"({a}.target_id = ? AND {a}.target_type = ?)", (ref_id, ref_type))
+        if len(segments) != 1 or not value:
+            raise invalid(f"{param.code}={raw}: not a reference (Type/id, id or a URL)")
+        if modifier is not None:
+            return Fragment(f"({a}.target_id = ? AND {a}.target_type = ?)", (value, modifier))
+        return Fragment(f"{a}.target_id = ?", (value,))
+
+    def _date_condition(self, low: str, high: str, raw: str, *, point: bool = False) -> Fragment:
+        prefix, text = _prefix(raw)
+        try:
+            sl, sh = date_range(text)
+        except DateTimeFormatError as exc:
+            raise invalid(f"date search value {raw!r}: {exc}") from None
+        arg = self.time_arg if point else (lambda v: v)
+        if prefix == "eq":
+            return Fragment(f"({low} >= ? AND {high} <= ?)", (arg(sl), arg(sh)))
+        if prefix == "ne":
+            return Fragment(f"({low} < ? OR {high} > ?)", (arg(sl), arg(sh)))
+        if prefix == "gt":
+            return Fragment(f"{high} > ?", (arg(sh),))
+        if prefix == "lt":
+            return Fragment(f"{low} < ?", (arg(sl),))
+        if prefix == "ge":
+            return Fragment(
+                f"({high} > ? OR ({low} >= ? AND {high} <= ?))", (arg(sh), arg(sl), arg(sh))
+            )
+        if prefix == "le":
+            return Fragment(
+                f"({low} < ? OR ({low} >= ? AND {high} <= ?))", (arg(sl), arg(sl), arg(sh))
+            )
+        if prefix == "sa":
+            return Fragment(f"{low} > ?", (arg(sh),))
+        if prefix == "eb":
+            return Fragment(f"{high} < ?", (arg(sl),))
+        # ap: overlaps the value widened by 10% of its distance from now (at least its own span)
+        distance = abs(micros(self.now) - sl)
+        gap = max(distance // 10, sh - sl)
+        return Fragment(f"({low} <= ? AND {high} >= ?)", (arg(sh + gap), arg(sl - gap)))
+
+    def _quantity(self, raw: str, a: str) -> Fragment:
+        parts = [unescape(p) for p in split_values(raw, "|")]
+        if len(parts) not in (1, 3):
+            raise invalid(f"a quantity is [prefix]number or [prefix]number|system|code: {raw!r}")
+        prefix, number = _prefixed(parts[0])
+        system, code = (parts[1], parts[2]) if len(parts) == 3 else ("", "")
+        if system == UCUM and code:
+            found = canonical(float(number), code)
+            if found is not None:
+                factor = Decimal(repr(found[0])) / number if number else None
+                scaled = number * factor if factor is not None else number
+                condition = _number_condition(
+                    f"{a}.canon_value", prefix, scaled, raw, scale=factor
+                )
+                return Fragment(f"({a}.canon_code = ? AND ", (found[1],)) + condition + ")"
+        fragments = [_number_condition(f"{a}.value", prefix, number, raw)]
+        if system:
+            fragments.append(Fragment(f"{a}.system = ?", (system,)))
+        if code:
+            fragments.append(Fragment(f"{a}.code = ?", (code,)))
+        return Fragment("(") + join(fragments, " AND ") + ")"
+
+    def _composite(self, leaf: Leaf, r: str) -> Predicate:
+        param = leaf.param
+        assert param is not None
+        components = param.components
+        alternatives: list[Fragment] = []
+        aliases = [alias("c") for _ in components]
+        for raw in leaf.values:
+            parts = split_values(raw, "$")
+            if len(parts) != len(components):
+                raise invalid(
+                    f"{param.code}={raw}: a composite value has {len(components)} parts joined "
+                    "by $"
+                )
+            conditions = []
+            for component, name, part in zip(components, aliases, parts, strict=True):
+                fake = _component_param(param, component.type)
+                conditions.append(
+                    Fragment(f"{name}.pid = ? AND ", (component.pid,))
+                    + self._value(fake, None, part, name)
+                )
+            alternatives.append(Fragment("(") + join(conditions, " AND ") + ")")
+        first = aliases[0]
+        tables = [TABLE_OF_TYPE[c.type] for c in components]
+        from_sql = f"{tables[0]} {first}" + "".join(
+            f" JOIN {table} {name} ON {name}.rid = {first}.rid AND {name}.grp = {first}.grp"
+            for table, name in zip(tables[1:], aliases[1:], strict=True)
+        )
+        where = Fragment("(") + join(alternatives, " OR ") + ")"
+        check = Fragment(f"EXISTS (SELECT 1 FROM {from_sql} WHERE {first}.rid = {r}.rid AND ") + (
+            where + ")"
+        )
+        drive = Fragment(f"{r}.rid IN (SELECT {first}.rid FROM {from_sql} WHERE ") + where + ")"
+        return Predicate(check, drive, rank=3)
+
+    def _chain(self, chain: Chain, r: str) -> Predicate:
+        a = alias("a")
+        alternatives = [
+            Fragment(f"({a}.target_type = ? AND {a}.target_id IN (", (target,))
+            + self.id_set(target, inner)
+            + "))"
+            for target, inner in chain.inner.items()
+        ]
+        where = Fragment(f"{a}.pid = ? AND (", (chain.param.pid,)) + join(
+            alternatives, " OR "
+        ) + ")"
+        check = Fragment(
+            f"EXISTS (SELECT 1 FROM search_reference {a} WHERE {a}.rid = {r}.rid AND "
+        ) + where + ")"
+        drive = Fragment(f"{r}.rid IN (SELECT {a}.rid FROM search_reference {a} WHERE ") + (
+            where + ")"
+        )
+        return Predicate(check, drive, rank=2)
+
+    def _has(self, has: Has, r: str) -> Predicate:
+        a = alias("a")
+        fragment = (
+            Fragment(
+                f"{r}.id IN (SELECT {a}.target_id FROM search_reference {a} WHERE {a}.pid = ?"
+                f" AND {a}.target_type = {r}.type AND {a}.rid IN (",
+                (has.reference.pid,),
+            )
+            + self.rid_set(has.source_type, has.inner)
+            + "))"
+        )
+        return Predicate(fragment, fragment, rank=2)
+
+    def _compartment(self, compartment: Compartment, r: str) -> Predicate:
+        pids = tuple(p.pid for p in compartment.params)
+        marks = ", ".join("?" * len(pids))
+        a = alias("a")
+        where_sql = f"{{a}}.pid IN ({marks}) AND {{a}}.target_id = ? AND {{a}}.target_type = ?"
+        args = (*pids, compartment.owner_id, compartment.owner_type)
+
+        def where(name: str) -> Fragment:
+            return Fragment(where_sql.replace("{a}", name), args)
+
+        check = Fragment(
+            f"EXISTS (SELECT 1 FROM search_reference {a} WHERE {a}.rid = {r}.rid AND "
+        ) + where(a) + ")"
+        drive = Fragment(f"{r}.rid IN (SELECT {a}.rid FROM search_reference {a} WHERE ") + (
+            where(a) + ")"
+        )
+        return Predicate(check, drive, "search_reference", where("d"), rank=1)
+
+
+def _type_specific(param: SearchParam | None) -> bool:
+    """Whether the parameter's index rows belong to one resource type only."""
+    return param is not None and not param.key.startswith(("Resource.", "DomainResource."))
+
+
+def _component_param(param: SearchParam, kind: str) -> SearchParam:
+    from dataclasses import replace
+
+    return replace(param, type=kind)
+
+
+def _rank(param: SearchParam, leaf: Leaf) -> int:
+    if leaf.modifier in ("not", "missing"):
+        return 9
+    if param.type == "reference":
+        return 1
+    if param.type in ("token", "uri"):
+        return 2 if leaf.modifier != "text" else 5
+    if param.type == "string":
+        return 3 if leaf.modifier == "exact" else 4
+    return 6
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _uri_prefixes(uri: str) -> list[str]:
+    """``http://a/b/c`` -> ``http://a/b/c``, ``http://a/b``, ``http://a`` (for :above)."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return [uri]
+    segments = rest.split("/")
+    return [f"{scheme}://{'/'.join(segments[:n])}" for n in range(len(segments), 0, -1)]
+
+
+def _prefix(raw: str) -> tuple[str, str]:
+    head = raw[:2]
+    if head in PREFIXES and len(raw) > 2 and not raw[2].isalpha():
+        return head, raw[2:]
+    if raw[:1].isalpha():
+        raise invalid(f"{raw!r}: unknown prefix (use one of {', '.join(PREFIXES)})")
+    return "eq", raw
+
+
+def _prefixed(raw: str) -> tuple[str, Decimal]:
+    prefix, text = _prefix(raw)
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise invalid(f"{raw!r} is not a number") from None
+    if not number.is_finite() or abs(number.adjusted()) > 300:
+        raise invalid(f"{raw!r} is not a usable number")
+    return prefix, number
+
+
+def _number_condition(
+    column: str, prefix: str, number: Decimal, raw: str, scale: Decimal | None = None
+) -> Fragment:
+    """Number semantics: ``eq``/``ne`` use the implicit precision of the value as written."""
+    half = Decimal(5).scaleb(number.as_tuple().exponent - 1)
+    if scale is not None:
+        half = half * scale
+    value = float(number)
+    low, high = float(number - half), float(number + half)
+    if prefix == "eq":
+        return Fragment(f"({column} >= ? AND {column} < ?)", (low, high))
+    if prefix == "ne":
+        return Fragment(f"({column} < ? OR {column} >= ?)", (low, high))
+    if prefix in ("gt", "sa"):
+        return Fragment(f"{column} > ?", (value,))
+    if prefix in ("lt", "eb"):
+        return Fragment(f"{column} < ?", (value,))
+    if prefix == "ge":
+        return Fragment(f"{column} >= ?", (value,))
+    if prefix == "le":
+        return Fragment(f"{column} <= ?", (value,))
+    margin = abs(value) * 0.1 if value else float(half)  # ap: within 10%
+    if not math.isfinite(margin):
+        raise invalid(f"{raw!r} is not a usable number")
+    return Fragment(f"({column} >= ? AND {column} <= ?)", (value - margin, value + margin))
