@@ -1,4 +1,4 @@
-"""The search interaction: type, system (``_type``) and compartment searches as searchset Bundles."""
+"""The search interaction: type, system (``_type``) and compartment searches."""
 
 from __future__ import annotations
 
@@ -25,7 +25,9 @@ def search_types(target_type: str | None, items: list[tuple[str, str]]) -> tuple
         if name == "_type":
             for type_name in value.split(","):
                 if not is_resource_type(type_name):
-                    raise FhirError.of(400, "invalid", f"_type: unknown type {type_name!r}", "_type")
+                    raise FhirError.of(
+                        400, "invalid", f"_type: unknown type {type_name!r}", "_type"
+                    )
                 if type_name not in types:
                     types.append(type_name)
     return tuple(types)
@@ -41,9 +43,7 @@ def compartment_criterion(
         )
     codes = patient_compartment().get(resource_type)
     if not codes:
-        raise FhirError.of(
-            400, "invalid", f"{resource_type} is not in the Patient compartment"
-        )
+        raise FhirError.of(400, "invalid", f"{resource_type} is not in the Patient compartment")
     params = tuple(p for c in codes if (p := engine.registry.get(resource_type, c)) is not None)
     return Compartment(params, owner_type, owner_id)
 

@@ -78,9 +78,7 @@ class SearchExecutor:
     def __init__(self, backend: str) -> None:
         self.backend = backend
 
-    async def search(
-        self, db: Fetcher, request: SearchRequest, base: str = ""
-    ) -> SearchPage:
+    async def search(self, db: Fetcher, request: SearchRequest, base: str = "") -> SearchPage:
         """The page of ``request`` (its cursor picks the page)."""
         builder = SqlBuilder(self.backend, base)
         predicates = [builder.predicate(c) for c in request.criteria]
@@ -111,15 +109,15 @@ class SearchExecutor:
                 )
         return page
 
-    async def ids(
-        self, db: Fetcher, request: SearchRequest, limit: int
-    ) -> list[tuple[int, str]]:
+    async def ids(self, db: Fetcher, request: SearchRequest, limit: int) -> list[tuple[int, str]]:
         """(rid, id) of up to ``limit`` matches, for conditional interactions."""
         builder = SqlBuilder(self.backend)
         predicates = [builder.predicate(c) for c in request.criteria]
         where = self._where(request, predicates, drive=True)
-        sql = Fragment("SELECT r.rid, r.id FROM resource r WHERE ") + where + (
-            f" ORDER BY r.rid LIMIT {int(limit)}"
+        sql = (
+            Fragment("SELECT r.rid, r.id FROM resource r WHERE ")
+            + where
+            + (f" ORDER BY r.rid LIMIT {int(limit)}")
         )
         return [(row[0], row[1]) for row in await self._fetch(db, sql)]
 
@@ -185,8 +183,10 @@ class SearchExecutor:
                 for i, (_, _, desc) in enumerate(request.sort)
             )
             order += f", r.rid {'DESC' if backwards else 'ASC'}"
-            sql = Fragment(f"SELECT {select} FROM resource r WHERE ", select_args) + where + (
-                f" ORDER BY {order} LIMIT {limit}"
+            sql = (
+                Fragment(f"SELECT {select} FROM resource r WHERE ", select_args)
+                + where
+                + (f" ORDER BY {order} LIMIT {limit}")
             )
             rows = await self._fetch(db, sql)
             keys_of = {row[0]: list(row[6:]) for row in rows}
@@ -199,10 +199,15 @@ class SearchExecutor:
         if driver is not None and driver.join_table is not None:
             assert driver.join_where is not None
             rest = self._where(request, predicates, drive=False, skip=driver)
-            head = Fragment(
-                f"SELECT {_ROW} FROM {driver.join_table} d JOIN resource r ON r.rid = d.rid"
-                " WHERE "
-            ) + driver.join_where + " AND " + rest
+            head = (
+                Fragment(
+                    f"SELECT {_ROW} FROM {driver.join_table} d JOIN resource r ON r.rid = d.rid"
+                    " WHERE "
+                )
+                + driver.join_where
+                + " AND "
+                + rest
+            )
             key = "d.rid"
         else:
             head = Fragment(f"SELECT {_ROW} FROM resource r WHERE ") + self._where(
@@ -236,8 +241,7 @@ class SearchExecutor:
             sentinel: Any = MIN_TIME if desc else MAX_TIME
         else:
             column = _SORT_COLUMN[param.type]
-            numeric = param.type in ("number", "quantity")
-            if numeric:
+            if param.type in ("number", "quantity"):
                 sentinel = -1e308 if desc else 1e308
             else:
                 sentinel = "" if desc else TEXT_MAX

@@ -132,23 +132,19 @@ class SqlBuilder:
             where = p.join_where
             assert where is not None
             return Fragment(f"SELECT {d}.rid FROM {p.join_table} {d} WHERE ") + where
-        condition = p.drive if p.drive is not None else p.check
-        return (
-            Fragment(f"SELECT {s}.rid FROM resource {s} WHERE {s}.type = ? AND NOT {s}.deleted AND ",
-                     (resource_type,))
-            + condition
-        )  # fmt: skip
+        return self._matching(s, "rid", resource_type, p)
 
     def id_set(self, resource_type: str, criterion: Criterion) -> Fragment:
         """``SELECT id ...`` of resources of ``resource_type`` matching ``criterion``."""
         s = alias("s")
         p = self.predicate(criterion, s)
+        return self._matching(s, "id", resource_type, p)
+
+    @staticmethod
+    def _matching(s: str, column: str, resource_type: str, p: Predicate) -> Fragment:
         condition = p.drive if p.drive is not None else p.check
-        return (
-            Fragment(f"SELECT {s}.id FROM resource {s} WHERE {s}.type = ? AND NOT {s}.deleted AND ",
-                     (resource_type,))
-            + condition
-        )  # fmt: skip
+        head = f"SELECT {s}.{column} FROM resource {s} WHERE {s}.type = ? AND NOT {s}.deleted AND "
+        return Fragment(head, (resource_type,)) + condition
 
     def _column(self, leaf: Leaf, r: str) -> Predicate:
         if leaf.code == "_id":
@@ -189,13 +185,17 @@ class SqlBuilder:
         rank = _rank(param, leaf)
 
         def where(name: str) -> Fragment:
-            return Fragment(f"{name}.pid = ? AND (", (pid,)) + Fragment(
-                where_sql.replace("{a}", name), where_template.args
-            ) + ")"
+            return (
+                Fragment(f"{name}.pid = ? AND (", (pid,))
+                + Fragment(where_sql.replace("{a}", name), where_template.args)
+                + ")"
+            )
 
-        check = Fragment(f"EXISTS (SELECT 1 FROM {table} {a} WHERE {a}.rid = {r}.rid AND ") + where(
-            a
-        ) + ")"
+        check = (
+            Fragment(f"EXISTS (SELECT 1 FROM {table} {a} WHERE {a}.rid = {r}.rid AND ")
+            + where(a)
+            + ")"
+        )
         if negate:
             return Predicate(Fragment("NOT ") + check)
         drive = Fragment(f"{r}.rid IN (SELECT {a}.rid FROM {table} {a} WHERE ") + where(a) + ")"
@@ -320,9 +320,7 @@ class SqlBuilder:
             if found is not None:
                 factor = Decimal(repr(found[0])) / number if number else None
                 scaled = number * factor if factor is not None else number
-                condition = _number_condition(
-                    f"{a}.canon_value", prefix, scaled, raw, scale=factor
-                )
+                condition = _number_condition(f"{a}.canon_value", prefix, scaled, raw, scale=factor)
                 return Fragment(f"({a}.canon_code = ? AND ", (found[1],)) + condition + ")"
         fragments = [_number_condition(f"{a}.value", prefix, number, raw)]
         if system:
@@ -341,8 +339,7 @@ class SqlBuilder:
             parts = split_values(raw, "$")
             if len(parts) != len(components):
                 raise invalid(
-                    f"{param.code}={raw}: a composite value has {len(components)} parts joined "
-                    "by $"
+                    f"{param.code}={raw}: a composite value has {len(components)} parts joined by $"
                 )
             conditions = []
             for component, name, part in zip(components, aliases, parts, strict=True):
@@ -373,12 +370,14 @@ class SqlBuilder:
             + "))"
             for target, inner in chain.inner.items()
         ]
-        where = Fragment(f"{a}.pid = ? AND (", (chain.param.pid,)) + join(
-            alternatives, " OR "
-        ) + ")"
-        check = Fragment(
-            f"EXISTS (SELECT 1 FROM search_reference {a} WHERE {a}.rid = {r}.rid AND "
-        ) + where + ")"
+        where = (
+            Fragment(f"{a}.pid = ? AND (", (chain.param.pid,)) + join(alternatives, " OR ") + ")"
+        )
+        check = (
+            Fragment(f"EXISTS (SELECT 1 FROM search_reference {a} WHERE {a}.rid = {r}.rid AND ")
+            + where
+            + ")"
+        )
         drive = Fragment(f"{r}.rid IN (SELECT {a}.rid FROM search_reference {a} WHERE ") + (
             where + ")"
         )
@@ -407,9 +406,11 @@ class SqlBuilder:
         def where(name: str) -> Fragment:
             return Fragment(where_sql.replace("{a}", name), args)
 
-        check = Fragment(
-            f"EXISTS (SELECT 1 FROM search_reference {a} WHERE {a}.rid = {r}.rid AND "
-        ) + where(a) + ")"
+        check = (
+            Fragment(f"EXISTS (SELECT 1 FROM search_reference {a} WHERE {a}.rid = {r}.rid AND ")
+            + where(a)
+            + ")"
+        )
         drive = Fragment(f"{r}.rid IN (SELECT {a}.rid FROM search_reference {a} WHERE ") + (
             where(a) + ")"
         )
