@@ -41,7 +41,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         opened = store or await open_store(
             settings.effective_database_url, pool_size=settings.pg_pool_size
         )
-        endpoint.bind(FhirEngine(opened))
+        endpoint.bind(
+            FhirEngine(opened, conditional_delete_max=settings.conditional_delete_max)
+        )
         log.info(
             "samhandling %s ready: FHIR API at http://%s:%s%s, %s backend (%s)",
             software_version(),

@@ -20,6 +20,7 @@ class Settings:
     port: int = 8080
     workers: int = 1
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    conditional_delete_max: int = 1  # matches one conditional DELETE may remove (1: single)
     pg_pool_size: int = 10
     log_level: str = "info"
 
@@ -41,6 +42,9 @@ class Settings:
             port=int(env.get("SAMHANDLING_PORT", base.port)),
             workers=int(env.get("SAMHANDLING_WORKERS", base.workers)),
             max_body_bytes=int(env.get("SAMHANDLING_MAX_BODY_BYTES", base.max_body_bytes)),
+            conditional_delete_max=int(
+                env.get("SAMHANDLING_CONDITIONAL_DELETE_MAX", base.conditional_delete_max)
+            ),
             pg_pool_size=int(env.get("SAMHANDLING_PG_POOL_SIZE", base.pg_pool_size)),
             log_level=env.get("SAMHANDLING_LOG_LEVEL", base.log_level),
         )
@@ -53,6 +57,7 @@ class Settings:
             "SAMHANDLING_PORT": str(self.port),
             "SAMHANDLING_WORKERS": str(self.workers),
             "SAMHANDLING_MAX_BODY_BYTES": str(self.max_body_bytes),
+            "SAMHANDLING_CONDITIONAL_DELETE_MAX": str(self.conditional_delete_max),
             "SAMHANDLING_PG_POOL_SIZE": str(self.pg_pool_size),
             "SAMHANDLING_LOG_LEVEL": self.log_level,
         }

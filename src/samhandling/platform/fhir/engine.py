@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, urlencode
 
 from samhandling.platform.fhir.content import loads, stamp
 from samhandling.platform.fhir.errors import FhirError, gone, not_found
@@ -17,7 +18,7 @@ from samhandling.platform.fhir.ids import new_id
 from samhandling.platform.fhir.patch import PatchError, apply_fhirpath_patch, apply_json_patch
 from samhandling.platform.fhir.search.executor import SearchExecutor, SearchPage
 from samhandling.platform.fhir.search.extract import extract
-from samhandling.platform.fhir.search.params import SearchRegistry
+from samhandling.platform.fhir.search.params import SearchRegistry, parameter_id
 from samhandling.platform.fhir.search.query import SearchRequest, parse_search
 from samhandling.platform.fhir.storage import (
     HistoryQuery,
@@ -64,11 +65,13 @@ class FhirEngine:
         store: Store,
         clock: Callable[[], datetime] = _now,
         registry: SearchRegistry | None = None,
+        conditional_delete_max: int = 1,
     ) -> None:
         self.store = store
         self._clock = clock
         self.registry = registry or SearchRegistry()
         self.executor = SearchExecutor(store.backend)
+        self.conditional_delete_max = conditional_delete_max
 
     def index(self, type: str, body: dict) -> dict[str, list[tuple]]:
         """The search index rows of a resource about to be stored."""
@@ -137,6 +140,64 @@ class FhirEngine:
     ) -> SearchPage:
         """One page of a search (inside ``tx`` when given: it sees the transaction's writes)."""
         return await self.executor.search(tx if tx is not None else self.store, request, base)
+
+    # conditional interactions
+
+    async def matching(
+        self, type: str, criteria: list[tuple[str, str]], tx: StoreTransaction, limit: int
+    ) -> list[str]:
+        """Ids of up to ``limit`` resources matching ``criteria``, under a lock on them.
+
+        The lock (keyed by the type and the normalised criteria) is held until ``tx`` ends,
+        so concurrent conditional writes with the same criteria run one after the other and
+        each sees what the previous one committed.
+        """
+        criteria = [(k, v) for k, v in criteria if k not in ("_format", "_pretty")]
+        request = self.parse_search((type,), criteria, strict=True)
+        if not request.criteria:
+            raise FhirError.of(400, "invalid", "a conditional interaction needs search criteria")
+        if request.includes or request.sort:
+            raise FhirError.of(
+                400, "invalid", "conditional criteria cannot use _include, _revinclude or _sort"
+            )
+        await tx.lock(parameter_id(f"{type}?{urlencode(sorted(criteria))}"))
+        return [id for _, id in await self.executor.ids(tx, request, limit)]
+
+    async def conditional_create(
+        self, type: str, resource: object, criteria: list[tuple[str, str]], tx: StoreTransaction
+    ) -> WriteResult:
+        """Create unless a resource matches ``criteria`` (If-None-Exist): 0 -> create, 1 ->
+        that resource (``created`` False), more -> 412."""
+        body = self.prepare_create(type, resource)
+        found = await self.matching(type, criteria, tx, 2)
+        if len(found) > 1:
+            raise _several("If-None-Exist", type, criteria)
+        if found:
+            return WriteResult(await self.read(type, found[0], tx), created=False)
+        return await self.create(type, body, tx)
+
+    async def conditional_target(
+        self, method: str, type: str, criteria: list[tuple[str, str]], tx: StoreTransaction
+    ) -> list[str]:
+        """The ids a conditional PUT, PATCH or DELETE applies to (412 when too many match)."""
+        limit = self.conditional_delete_max if method == "DELETE" else 1
+        found = await self.matching(type, criteria, tx, limit + 1)
+        if len(found) > limit:
+            raise _several(f"conditional {method}", type, criteria)
+        return found
+
+    async def resolve_reference(self, reference: str, tx: StoreTransaction) -> str:
+        """``Type?criteria`` (a conditional reference) as ``Type/id`` of its one match."""
+        type, _, query = reference.partition("?")
+        check_resource_type(type)
+        found = await self.matching(type, parse_qsl(query, keep_blank_values=True), tx, 2)
+        if len(found) != 1:
+            raise FhirError.of(
+                412,
+                "conflict" if found else "not-found",
+                f"conditional reference {reference!r} matches {len(found)} resources, not one",
+            )
+        return f"{type}/{found[0]}"
 
     # writes
 
@@ -273,6 +334,14 @@ class FhirEngine:
 def _with_content(version: ResourceVersion, body: dict) -> ResourceVersion:
     content = stamp(body, version.id, version.version, version.last_updated)
     return ResourceVersion(version.type, version.id, version.version, version.last_updated, content)
+
+
+def _several(what: str, type: str, criteria: list[tuple[str, str]]) -> FhirError:
+    return FhirError.of(
+        412,
+        "multiple-matches",
+        f"{what}: more than one {type} matches {urlencode(criteria)!r}",
+    )
 
 
 def _check_preconditions(preconditions: Preconditions, current: ResourceVersion | None) -> None:

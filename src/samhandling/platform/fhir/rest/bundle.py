@@ -11,7 +11,8 @@ import base64
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.datastructures import QueryParams
@@ -32,10 +33,12 @@ from samhandling.platform.fhir.rest.http import parse_etag
 from samhandling.platform.fhir.rest.interactions import (
     Interaction,
     Result,
+    Target,
     execute,
     parse_target,
     write_result,
 )
+from samhandling.platform.fhir.storage import StoreTransaction
 from samhandling.platform.fhir.walk import find
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,8 @@ class Entry:
     interaction: Interaction
     full_url: str | None
     new_id: str | None = None  # pre-assigned id of a POST inside a transaction
+    result: Result | None = None  # decided while resolving conditions (e.g. it exists)
+    more_ids: tuple[str, ...] = ()  # further resources a conditional DELETE removes
 
 
 async def process_bundle(engine: FhirEngine, bundle: object, base: str, prefer_return: str) -> dict:
@@ -87,20 +92,31 @@ async def process_bundle(engine: FhirEngine, bundle: object, base: str, prefer_r
 
 async def _transaction(engine: FhirEngine, entries: list[Entry]) -> list[Result]:
     _assign_ids(entries)
-    _check_distinct_targets(entries)
-    _rewrite_references(entries)
-    creates = [e for e in entries if e.interaction.method == "POST"]
-    new_resources = []
-    for entry in creates:
-        with _in_entry(entry):
-            type_ = entry.interaction.target.type
-            body = engine.prepare_create(type_, entry.interaction.body)  # type: ignore[arg-type]
-            new_resources.append((type_, entry.new_id, body))
     results: dict[int, Result] = {}
     async with engine.transaction() as tx:
         for entry in entries:
-            if entry.interaction.method == "DELETE":
+            with _in_entry(entry):
+                await _resolve_condition(engine, entry, tx)
+        _check_distinct_targets(entries)
+        _rewrite_references(entries)
+        for entry in entries:
+            with _in_entry(entry):
+                await _resolve_conditional_references(engine, entry, tx)
+        creates = [e for e in entries if e.interaction.method == "POST" and e.result is None]
+        new_resources = []
+        for entry in creates:
+            with _in_entry(entry):
+                type_ = entry.interaction.target.type
+                body = engine.prepare_create(type_, entry.interaction.body)  # type: ignore[arg-type]
+                new_resources.append((type_, entry.new_id, body))
+        for entry in entries:
+            if entry.result is not None:
+                results[entry.index] = entry.result
+        for entry in entries:
+            if entry.interaction.method == "DELETE" and entry.result is None:
                 with _in_entry(entry):
+                    for id in entry.more_ids:
+                        await engine.delete(entry.interaction.target.type, id, tx=tx)  # type: ignore[arg-type]
                     results[entry.index] = await execute(engine, entry.interaction, tx)
         if creates:
             written = await engine.create_many(new_resources, tx)  # type: ignore[arg-type]
@@ -108,10 +124,75 @@ async def _transaction(engine: FhirEngine, entries: list[Entry]) -> list[Result]
                 results[entry.index] = write_result(entry.interaction, write)
         for phase in (("PUT", "PATCH"), ("GET", "HEAD")):
             for entry in entries:
-                if entry.interaction.method in phase:
+                if entry.interaction.method in phase and entry.result is None:
                     with _in_entry(entry):
                         results[entry.index] = await execute(engine, entry.interaction, tx)
     return [results[e.index] for e in entries]
+
+
+async def _resolve_condition(engine: FhirEngine, entry: Entry, tx: StoreTransaction) -> None:
+    """Turn a conditional entry into a plain one (or decide its result) inside ``tx``."""
+    interaction = entry.interaction
+    method, target = interaction.method, interaction.target
+    if method == "POST" and interaction.if_none_exist is not None:
+        criteria = parse_qsl(interaction.if_none_exist, keep_blank_values=True)
+        found = await engine.matching(target.type, criteria, tx, 2)  # type: ignore[arg-type]
+        if len(found) > 1:
+            raise FhirError.of(
+                412,
+                "multiple-matches",
+                f"ifNoneExist {interaction.if_none_exist!r} matches more than one resource",
+            )
+        if found:
+            existing = await engine.read(target.type, found[0], tx)  # type: ignore[arg-type]
+            entry.new_id = existing.id
+            entry.result = Result(200, existing, existing.content)
+        return
+    if method not in ("PUT", "PATCH", "DELETE") or target.id is not None:
+        return
+    criteria = [(k, v) for k, v in interaction.params.multi_items() if k != "_format"]
+    if not criteria:
+        return
+    found = await engine.conditional_target(method, target.type, criteria, tx)  # type: ignore[arg-type]
+    if method == "DELETE":
+        if not found:
+            entry.result = Result(204)
+            return
+        entry.more_ids = tuple(found[1:])
+        id = found[0]
+    elif method == "PATCH":
+        if not found:
+            raise FhirError.of(404, "not-found", f"no {target.type} matches the criteria")
+        id = found[0]
+    else:
+        body = interaction.body
+        body_id = body.get("id") if isinstance(body, dict) else None
+        if found and body_id is not None and body_id != found[0]:
+            raise FhirError.of(
+                400, "invalid", f"the resource id {body_id!r} is not the matching {found[0]!r}"
+            )
+        id = found[0] if found else (body_id if isinstance(body_id, str) else new_id())
+        if isinstance(body, dict):
+            interaction = replace(interaction, body={**body, "id": id})
+    entry.interaction = replace(
+        interaction, target=Target(type=target.type, id=id), params=QueryParams()
+    )
+
+
+async def _resolve_conditional_references(
+    engine: FhirEngine, entry: Entry, tx: StoreTransaction
+) -> None:
+    """Replace ``Type?criteria`` references in the entry's resource by ``Type/id``."""
+    body = entry.interaction.body
+    if entry.result is not None or entry.interaction.method not in ("POST", "PUT"):
+        return
+    if not isinstance(body, dict):
+        return
+    for node in find(body, _REFERENCE):
+        if isinstance(node.value, dict):
+            reference = node.value.get("reference")
+            if isinstance(reference, str) and "?" in reference and "://" not in reference:
+                node.value["reference"] = await engine.resolve_reference(reference, tx)
 
 
 async def _batch(
@@ -193,13 +274,9 @@ def _parse_entry(index: int, raw: object, base: str, prefer_return: str) -> Entr
         raise fail(f"request.url {url!r} is not on this server", f"{where}.request.url")
     path, _, query = url.partition("?")
     target = parse_target(path)
-    if query and method != "GET":
-        raise FhirError.of(
-            501,
-            "not-supported",
-            f"{where}: conditional {method} is not supported yet",
-            f"{where}.request.url",
-        )
+    if_none_exist = request.get("ifNoneExist")
+    if if_none_exist is not None and (not isinstance(if_none_exist, str) or not if_none_exist):
+        raise fail("request.ifNoneExist must be a query string", f"{where}.request.ifNoneExist")
     resource = raw.get("resource")
     body: object = None
     patch_format = None
@@ -223,6 +300,7 @@ def _parse_entry(index: int, raw: object, base: str, prefer_return: str) -> Entr
             preconditions=_entry_preconditions(request, where),
             prefer_return=prefer_return,
             base=base,
+            if_none_exist=if_none_exist if method == "POST" else None,
         ),
         full_url,
     )

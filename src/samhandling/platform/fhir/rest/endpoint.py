@@ -102,6 +102,7 @@ class FhirEndpoint:
             prefer_return=prefer_return(headers) if method in _BODY_METHODS else "representation",
             base=base,
             strict=prefer_handling(headers) == "strict",
+            if_none_exist=headers.get("if-none-exist") if method == "POST" else None,
         )
         result = await execute(self.engine, interaction)
         return _respond(method, headers, result, base)

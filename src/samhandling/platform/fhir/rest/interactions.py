@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from http import HTTPStatus
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.datastructures import QueryParams
@@ -28,6 +29,7 @@ from samhandling.platform.fhir.engine import (
     WriteResult,
 )
 from samhandling.platform.fhir.errors import FhirError, information
+from samhandling.platform.fhir.ids import new_id
 from samhandling.platform.fhir.rest.search import run_search
 from samhandling.platform.fhir.storage import HistoryQuery, ResourceVersion, StoreTransaction
 from samhandling.platform.fhir.validation import check_resource_type
@@ -75,6 +77,7 @@ class Interaction:
     prefer_return: str = "representation"
     base: str = ""
     strict: bool = False  # Prefer: handling=strict
+    if_none_exist: str | None = None  # conditional create criteria (a query string)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,8 +162,12 @@ async def execute(
             )  # type: ignore[arg-type]
         raise _method_not_allowed(method, target)
     if target.id is None:
+        if method == "POST" and interaction.if_none_exist is not None:
+            return await _conditional_create(engine, interaction, tx)
         if method == "POST":
             return write_result(interaction, await engine.create(target.type, interaction.body, tx))
+        if method in ("PUT", "PATCH", "DELETE") and _criteria(interaction.params):
+            return await _conditional(engine, interaction, tx)
         raise _method_not_allowed(method, target)
     if method in ("GET", "HEAD"):
         return _read_result(interaction, await engine.read(target.type, target.id, tx))
@@ -183,6 +190,76 @@ async def execute(
         deleted = await engine.delete(target.type, target.id, interaction.preconditions, tx)
         return Result(204, deleted.resource if deleted else None)
     raise _method_not_allowed(method, target)
+
+
+def _criteria(params: QueryParams) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in params.multi_items() if k not in ("_format", "_pretty")]
+
+
+async def _conditional_create(
+    engine: FhirEngine, interaction: Interaction, tx: StoreTransaction | None
+) -> Result:
+    criteria = parse_qsl(interaction.if_none_exist or "", keep_blank_values=True)
+    if not criteria:
+        raise FhirError.of(400, "invalid", "If-None-Exist must carry search criteria")
+    async with engine.transaction(tx) as t:
+        written = await engine.conditional_create(
+            interaction.target.type,  # type: ignore[arg-type]
+            interaction.body,
+            criteria,
+            t,
+        )
+    if written.created:
+        return write_result(interaction, written)
+    version = written.resource
+    body = None if interaction.prefer_return == "minimal" else version.content
+    return Result(200, version, body)
+
+
+async def _conditional(
+    engine: FhirEngine, interaction: Interaction, tx: StoreTransaction | None
+) -> Result:
+    """Conditional update, patch or delete: the criteria pick the resource(s)."""
+    method, type_ = interaction.method, interaction.target.type
+    assert type_ is not None
+    async with engine.transaction(tx) as t:
+        found = await engine.conditional_target(method, type_, _criteria(interaction.params), t)
+        if method == "DELETE":
+            deleted = None
+            for id in found:
+                deleted = await engine.delete(type_, id, interaction.preconditions, t)
+            return Result(204, deleted.resource if deleted and len(found) == 1 else None)
+        if method == "PATCH":
+            if not found:
+                raise FhirError.of(404, "not-found", f"no {type_} matches the criteria")
+            patched = await engine.patch(
+                type_,
+                found[0],
+                interaction.body,
+                interaction.patch_format or "",
+                interaction.preconditions,
+                t,
+            )
+            return write_result(interaction, patched)
+        body = interaction.body
+        body_id = body.get("id") if isinstance(body, dict) else None
+        if found:
+            if body_id is not None and body_id != found[0]:
+                raise FhirError.of(
+                    400,
+                    "invalid",
+                    f"the body's id {body_id!r} is not the id of the matching {type_} ({found[0]})",
+                    f"{type_}.id",
+                )
+            id = found[0]
+        elif isinstance(body_id, str):
+            id = body_id
+        else:
+            id = new_id()
+        if isinstance(body, dict):
+            body = {**body, "id": id}
+        written = await engine.update(type_, id, body, interaction.preconditions, t)
+        return write_result(interaction, written)
 
 
 async def search(
