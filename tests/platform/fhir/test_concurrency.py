@@ -132,3 +132,38 @@ def test_concurrent_patches_with_same_if_match_exactly_one_wins(
 
     statuses = Counter(r.status_code for r in asyncio.run(race()))
     assert statuses == {200: 1, 412: CONCURRENCY - 1}, statuses
+
+
+def test_concurrent_conditional_creates_make_exactly_one(
+    racing: Server, client: httpx.Client
+) -> None:
+    system = f"urn:test:{uuid.uuid4().hex}"
+    body = {**patient(), "identifier": [{"system": system, "value": "1"}]}
+    criteria = {"if-none-exist": f"identifier={system}|1"}
+    responses = asyncio.run(
+        _all_at_once(racing, "POST", "/Patient", [body] * CONCURRENCY, criteria)
+    )
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {201: 1, 200: CONCURRENCY - 1}, statuses
+    ids = {r.json()["id"] for r in responses}
+    assert len(ids) == 1
+    found = client.get("/Patient", params={"identifier": f"{system}|1", "_total": "accurate"})
+    assert found.json()["total"] == 1
+
+
+def test_concurrent_conditional_updates_create_exactly_one(
+    racing: Server, client: httpx.Client
+) -> None:
+    system = f"urn:test:{uuid.uuid4().hex}"
+    bodies = [
+        {**patient(family=f"Racer{i}"), "identifier": [{"system": system, "value": "1"}]}
+        for i in range(CONCURRENCY)
+    ]
+    responses = asyncio.run(
+        _all_at_once(racing, "PUT", f"/Patient?identifier={system}|1", bodies, {})
+    )
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {201: 1, 200: CONCURRENCY - 1}, statuses
+    found = client.get("/Patient", params={"identifier": f"{system}|1"}).json()
+    assert len(found["entry"]) == 1
+    assert found["entry"][0]["resource"]["meta"]["versionId"] == str(CONCURRENCY)
