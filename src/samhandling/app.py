@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from samhandling.infrastructure.database import DatabaseUrl
 from samhandling.platform.fhir.engine import FhirEngine
 from samhandling.platform.fhir.rest.endpoint import FhirEndpoint
+from samhandling.platform.fhir.search.reindex import ReindexWorker
 from samhandling.platform.fhir.storage import Store, open_store
 from samhandling.settings import Settings
 
@@ -41,9 +42,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         opened = store or await open_store(
             settings.effective_database_url, pool_size=settings.pg_pool_size
         )
-        endpoint.bind(
-            FhirEngine(opened, conditional_delete_max=settings.conditional_delete_max)
-        )
+        engine = FhirEngine(opened, conditional_delete_max=settings.conditional_delete_max)
+        await engine.refresh_search_parameters()
+        endpoint.bind(engine)
+        worker = ReindexWorker(engine)
+        worker.start()
         log.info(
             "samhandling %s ready: FHIR API at http://%s:%s%s, %s backend (%s)",
             software_version(),
@@ -56,6 +59,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         try:
             yield
         finally:
+            await worker.stop()
             if store is None:
                 await opened.close()
 

@@ -164,6 +164,47 @@ async def _load_demo(settings: Settings, patients: int = 20) -> None:
         await store.close()
 
 
+@app.command()
+def reindex(
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    database_url: DatabaseUrlOption = None,
+    status: Annotated[bool, typer.Option("--status", help="Only show the jobs.")] = False,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Queue a reindex of every resource first.")
+    ] = False,
+) -> None:
+    """Show reindex jobs, or run the queued ones to the end (they also run in the server)."""
+    settings = _settings(data_dir, database_url)
+    asyncio.run(_reindex(settings, status, everything))
+
+
+async def _reindex(settings: Settings, status: bool, everything: bool) -> None:
+    from samhandling.platform.fhir.engine import FhirEngine
+    from samhandling.platform.fhir.search import reindex
+    from samhandling.platform.fhir.storage import open_store
+
+    store = await open_store(settings.effective_database_url)
+    try:
+        engine = FhirEngine(store)
+        await engine.refresh_search_parameters()
+        if everything and not status:
+            async with store.transaction() as tx:
+                await reindex.enqueue(tx, store.backend, "samhandling reindex --all", ["*"])
+        if not status:
+            batches = await reindex.run_pending(engine, settle=0)
+            console.print(f"ran {batches} batch(es)")
+        jobs = await reindex.jobs(engine)
+        if not jobs:
+            typer.echo("no reindex jobs")
+        for job in jobs:  # one line per job, never wrapped: scripts read this
+            typer.echo(
+                f"job {job.id}: {job.status:<8} {job.progress:<24} types={job.resource_types}"
+                f" reason={job.reason}{' error=' + job.error if job.error else ''}"
+            )
+    finally:
+        await store.close()
+
+
 def main() -> None:
     """Entry point of the ``samhandling`` command."""
     app()

@@ -20,6 +20,7 @@ from samhandling.platform.fhir.search.executor import SearchExecutor, SearchPage
 from samhandling.platform.fhir.search.extract import extract
 from samhandling.platform.fhir.search.params import SearchRegistry, parameter_id
 from samhandling.platform.fhir.search.query import SearchRequest, parse_search
+from samhandling.platform.fhir.search.reindex import enqueue as enqueue_reindex
 from samhandling.platform.fhir.storage import (
     HistoryQuery,
     HistoryRow,
@@ -32,6 +33,7 @@ from samhandling.platform.fhir.validation import check_id, check_resource_type, 
 JSON_PATCH = "json-patch"
 FHIRPATH_PATCH = "fhirpath-patch"
 _TICK = timedelta(microseconds=1)
+_SEARCH_PARAMETER = "SearchParameter"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,36 @@ class FhirEngine:
         self.registry = registry or SearchRegistry()
         self.executor = SearchExecutor(store.backend)
         self.conditional_delete_max = conditional_delete_max
+        self._parameters_generation: int | None = None
+
+    async def refresh_search_parameters(self) -> bool:
+        """Re-read the stored SearchParameter resources if any changed; True if reloaded."""
+        rows = await self.store.fetch(
+            "SELECT MAX(seq) FROM resource_history WHERE type = 'SearchParameter'", []
+        )
+        generation = rows[0][0] or 0
+        if generation == self._parameters_generation:
+            return False
+        stored = await self.store.fetch(
+            "SELECT content FROM resource WHERE type = 'SearchParameter' AND NOT deleted", []
+        )
+        definitions = [loads(bytes(row[0])) for row in stored]
+        self.registry = SearchRegistry(d for d in definitions if isinstance(d, dict))
+        self._parameters_generation = generation
+        return True
+
+    async def _search_parameter_changed(
+        self, t: StoreTransaction, id: str, before: bytes | None, after: dict | None
+    ) -> None:
+        """Queue reindexing of the types a SearchParameter was or is defined on."""
+        bases: set[str] = set()
+        for definition in (loads(before) if before else None, after):
+            if isinstance(definition, dict) and isinstance(definition.get("base"), list):
+                bases.update(b for b in definition["base"] if isinstance(b, str))
+        if bases:
+            if bases & {"Resource", "DomainResource"}:
+                bases = {"*"}
+            await enqueue_reindex(t, self.store.backend, f"SearchParameter/{id}", sorted(bases))
 
     def index(self, type: str, body: dict) -> dict[str, list[tuple]]:
         """The search index rows of a resource about to be stored."""
@@ -221,6 +253,8 @@ class FhirEngine:
             version = _with_content(version, body)
             if not await t.insert_new(version, "POST", self.index(type, body)):
                 raise FhirError.of(409, "duplicate", f"{type}/{version.id} exists already")
+            if type == _SEARCH_PARAMETER:
+                await self._search_parameter_changed(t, version.id, None, body)
             return WriteResult(version, created=True)
 
     async def create_many(
@@ -233,6 +267,9 @@ class FhirEngine:
         ]
         indexes = [self.index(t, body) for t, _, body in items]
         await tx.insert_many_new(versions, "POST", indexes)
+        for type, id, body in items:
+            if type == _SEARCH_PARAMETER:
+                await self._search_parameter_changed(tx, id, None, body)
         return [WriteResult(v, created=True) for v in versions]
 
     async def update(
@@ -254,12 +291,16 @@ class FhirEngine:
                 _check_preconditions(preconditions, None)
                 first = _with_content(ResourceVersion(type, id, 1, self._clock(), None), body)
                 if await t.insert_new(first, "PUT", index):
+                    if type == _SEARCH_PARAMETER:
+                        await self._search_parameter_changed(t, id, None, body)
                     return WriteResult(first, created=True)
                 current = await t.current(type, id)  # a concurrent request created it first
                 assert current is not None
             _check_preconditions(preconditions, current)
             new = self._next_version(current, body)
             await t.replace(new, "PUT", current.version, index)
+            if type == _SEARCH_PARAMETER:
+                await self._search_parameter_changed(t, id, current.content, body)
             return WriteResult(new, created=current.deleted)
 
     async def patch(
@@ -297,6 +338,8 @@ class FhirEngine:
                 raise FhirError(422, error.issues) from None
             new = self._next_version(current, body)
             await t.replace(new, "PATCH", current.version, self.index(type, body))
+            if type == _SEARCH_PARAMETER:
+                await self._search_parameter_changed(t, id, current.content, body)
             return WriteResult(new, created=False)
 
     async def delete(
@@ -318,6 +361,8 @@ class FhirEngine:
             _check_preconditions(preconditions, current)
             tombstone = ResourceVersion(type, id, current.version + 1, self._later(current), None)
             await t.replace(tombstone, "DELETE", current.version)
+            if type == _SEARCH_PARAMETER:
+                await self._search_parameter_changed(t, id, current.content, None)
             return WriteResult(tombstone, created=False)
 
     def _later(self, current: ResourceVersion) -> datetime:
