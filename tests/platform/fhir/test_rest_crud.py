@@ -261,5 +261,18 @@ def test_metadata_is_a_capability_statement(fhir: httpx.Client) -> None:
         "transaction",
         "batch",
         "history-system",
+        "search-system",
     }
     assert "application/json-patch+json" in statement["patchFormat"]
+    assert patient_caps["conditionalCreate"] is True
+    assert patient_caps["conditionalDelete"] == "single"
+    patient_params = {p["name"]: p for p in patient_caps["searchParam"]}
+    # exactly what works: indexed core parameters and the columns, not _text/_content/deceased
+    assert {"_id", "_lastUpdated", "_tag", "name", "identifier", "birthdate"} <= set(patient_params)
+    assert not {"_text", "_content", "_query", "deceased"} & set(patient_params)
+    assert ":exact" in patient_params["name"]["documentation"]
+    assert ":of-type" in patient_params["identifier"]["documentation"]
+    assert ":of-type" not in patient_params["gender"]["documentation"]
+    assert "Patient:general-practitioner" in patient_caps["searchInclude"]
+    common = {p["name"] for p in statement["rest"][0]["searchParam"]}
+    assert common == {"_id", "_lastUpdated", "_tag", "_profile", "_security", "_source"}

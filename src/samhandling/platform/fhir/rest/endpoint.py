@@ -52,6 +52,8 @@ class FhirEndpoint:
         self.max_body_bytes = max_body_bytes
         self.software_version = software_version
         self._started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self._capability_key: tuple[str, int] | None = None
+        self._capability: dict = {}
 
     async def __call__(self, request: Request) -> Response:
         try:
@@ -75,7 +77,7 @@ class FhirEndpoint:
         if target.operation == "metadata":
             if method not in ("GET", "HEAD"):
                 raise FhirError.of(405, "not-supported", "metadata is read-only")
-            return fhir_response(capability_statement(base, self.software_version, self._started))
+            return fhir_response(self._capabilities(base))
         body: object = None
         fmt = None
         if method == "POST" and target.operation == "_search":
@@ -106,6 +108,20 @@ class FhirEndpoint:
         )
         result = await execute(self.engine, interaction)
         return _respond(method, headers, result, base)
+
+    def _capabilities(self, base: str) -> dict:
+        """The CapabilityStatement (rebuilt when the search parameters change)."""
+        key = (base, id(self.engine.registry))
+        if self._capability_key != key:
+            self._capability = capability_statement(
+                base,
+                self.software_version,
+                self._started,
+                self.engine.registry,
+                self.engine.conditional_delete_max,
+            )
+            self._capability_key = key
+        return self._capability
 
     async def _form(self, request: Request, headers: dict[str, str]) -> list[tuple[str, str]]:
         """The parameters of a ``POST _search`` form body."""
