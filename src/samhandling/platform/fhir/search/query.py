@@ -65,6 +65,7 @@ class Has:
     source_type: str
     reference: SearchParam  # the reference parameter on source_type
     inner: Criterion
+    target_type: str  # the type searched (what the references point at)
 
 
 @dataclass(frozen=True)
@@ -292,7 +293,7 @@ class _Parser:
         inner = self.criterion(source, rest, value, depth + 1)
         if inner is None:
             return None
-        return Has(source, reference, inner)
+        return Has(source, reference, inner, resource_type)
 
 
 _ALL_MODIFIERS = frozenset(

@@ -388,8 +388,8 @@ class SqlBuilder:
         fragment = (
             Fragment(
                 f"{r}.id IN (SELECT {a}.target_id FROM search_reference {a} WHERE {a}.pid = ?"
-                f" AND {a}.target_type = {r}.type AND {a}.rid IN (",
-                (has.reference.pid,),
+                f" AND {a}.target_type = ? AND {a}.rid IN (",
+                (has.reference.pid, has.target_type),
             )
             + self.rid_set(has.source_type, has.inner)
             + "))"
