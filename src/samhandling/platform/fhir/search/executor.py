@@ -81,7 +81,7 @@ class SearchExecutor:
     async def search(self, db: Fetcher, request: SearchRequest, base: str = "") -> SearchPage:
         """The page of ``request`` (its cursor picks the page)."""
         builder = SqlBuilder(self.backend, base)
-        predicates = [builder.predicate(c) for c in request.criteria]
+        predicates = [builder.predicate(c, "r", request.types) for c in request.criteria]
         page = SearchPage(matches=[], warnings=list(request.warnings))
         if request.total in ("accurate", "estimate") or request.summary == "count":
             page.total = await self._count(db, request, predicates, request.total == "estimate")
@@ -112,7 +112,7 @@ class SearchExecutor:
     async def ids(self, db: Fetcher, request: SearchRequest, limit: int) -> list[tuple[int, str]]:
         """(rid, id) of up to ``limit`` matches, for conditional interactions."""
         builder = SqlBuilder(self.backend)
-        predicates = [builder.predicate(c) for c in request.criteria]
+        predicates = [builder.predicate(c, "r", request.types) for c in request.criteria]
         where = self._where(request, predicates, drive=True)
         sql = (
             Fragment("SELECT r.rid, r.id FROM resource r WHERE ")
@@ -127,12 +127,14 @@ class SearchExecutor:
                skip: Predicate | None = None) -> Fragment:  # fmt: skip
         parts: list[Fragment] = []
         types = request.types
-        if len(types) == 1:
-            parts.append(Fragment("r.type = ?", (types[0],)))
-        elif types:
-            parts.append(Fragment(f"r.type IN ({', '.join('?' * len(types))})", tuple(types)))
-        parts.append(Fragment("NOT r.deleted"))
         driver = _driver(predicates) if drive else None
+        # with a driver, SQLite must not scan the type index instead ("+" hides the column)
+        column = "+r.type" if self.backend != POSTGRESQL and (driver or skip) else "r.type"
+        if len(types) == 1:
+            parts.append(Fragment(f"{column} = ?", (types[0],)))
+        elif types:
+            parts.append(Fragment(f"{column} IN ({', '.join('?' * len(types))})", tuple(types)))
+        parts.append(Fragment("NOT r.deleted"))
         for predicate in predicates:
             if predicate is skip:
                 continue

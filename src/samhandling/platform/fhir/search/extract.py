@@ -123,8 +123,10 @@ def _strings(values: Iterable) -> Iterable[str]:
                     yield part
                 elif type(part) is list:
                     yield from (p for p in part if type(p) is str)
-            if "family" not in item and "given" not in item and not any(
-                k in item for k in _ADDRESS_PARTS
+            if (
+                "family" not in item
+                and "given" not in item
+                and not any(k in item for k in _ADDRESS_PARTS)
             ):
                 yield from (v for v in item.values() if type(v) is str)
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -111,22 +112,24 @@ class SqlBuilder:
     # ----------------------------------------------------------------------------------
     # criteria -> predicates
 
-    def predicate(self, criterion: Criterion, r: str = "r") -> Predicate:
-        """The predicate of one criterion on resource alias ``r``."""
+    def predicate(
+        self, criterion: Criterion, r: str = "r", types: tuple[str, ...] = ()
+    ) -> Predicate:
+        """The predicate of one criterion on resource alias ``r`` (of one of ``types``)."""
         if isinstance(criterion, Leaf):
             if criterion.param is None:
-                return self._column(criterion, r)
-            return self._leaf(criterion, r)
+                return self._column(criterion, r, types)
+            return _pinned(self._leaf(criterion, r))
         if isinstance(criterion, Chain):
-            return self._chain(criterion, r)
+            return _pinned(self._chain(criterion, r))
         if isinstance(criterion, Has):
             return self._has(criterion, r)
-        return self._compartment(criterion, r)
+        return _pinned(self._compartment(criterion, r))
 
     def rid_set(self, resource_type: str, criterion: Criterion) -> Fragment:
         """``SELECT <rid> ...`` of resources of ``resource_type`` matching ``criterion``."""
         s = alias("s")
-        p = self.predicate(criterion, s)
+        p = self.predicate(criterion, s, (resource_type,))
         if isinstance(criterion, Leaf) and p.join_table and _type_specific(criterion.param):
             d = "d"
             where = p.join_where
@@ -137,7 +140,7 @@ class SqlBuilder:
     def id_set(self, resource_type: str, criterion: Criterion) -> Fragment:
         """``SELECT id ...`` of resources of ``resource_type`` matching ``criterion``."""
         s = alias("s")
-        p = self.predicate(criterion, s)
+        p = self.predicate(criterion, s, (resource_type,))
         return self._matching(s, "id", resource_type, p)
 
     @staticmethod
@@ -146,12 +149,13 @@ class SqlBuilder:
         head = f"SELECT {s}.{column} FROM resource {s} WHERE {s}.type = ? AND NOT {s}.deleted AND "
         return Fragment(head, (resource_type,)) + condition
 
-    def _column(self, leaf: Leaf, r: str) -> Predicate:
+    def _column(self, leaf: Leaf, r: str, types: tuple[str, ...]) -> Predicate:
         if leaf.code == "_id":
             ids = tuple(unescape(v) for v in leaf.values)
             marks = ", ".join("?" * len(ids))
-            fragment = Fragment(f"{r}.id IN ({marks})", ids)
-            return Predicate(fragment, fragment, rank=0)
+            check = Fragment(f"{r}.id IN ({marks})", ids)
+            return Predicate(check, _by_id(r, types, check.sql.replace(f"{r}.id", "x.id"), ids),
+                             rank=0)  # fmt: skip
         parts = [self._date_condition(f"{r}.last_updated", f"{r}.last_updated", v, point=True)
                  for v in leaf.values]  # fmt: skip
         fragment = Fragment("(") + join(parts, " OR ") + ")"
@@ -385,16 +389,18 @@ class SqlBuilder:
 
     def _has(self, has: Has, r: str) -> Predicate:
         a = alias("a")
-        fragment = (
+        referenced = (
             Fragment(
-                f"{r}.id IN (SELECT {a}.target_id FROM search_reference {a} WHERE {a}.pid = ?"
+                f"(SELECT {a}.target_id FROM search_reference {a} WHERE {a}.pid = ?"
                 f" AND {a}.target_type = ? AND {a}.rid IN (",
                 (has.reference.pid, has.target_type),
             )
             + self.rid_set(has.source_type, has.inner)
             + "))"
         )
-        return Predicate(fragment, fragment, rank=2)
+        check = Fragment(f"{r}.id IN ") + referenced
+        drive = _by_id(r, (has.target_type,), "x.id IN " + referenced.sql, referenced.args)
+        return Predicate(check, drive, rank=2)
 
     def _compartment(self, compartment: Compartment, r: str) -> Predicate:
         pids = tuple(p.pid for p in compartment.params)
@@ -417,14 +423,41 @@ class SqlBuilder:
         return Predicate(check, drive, "search_reference", where("d"), rank=1)
 
 
+def _by_id(r: str, types: tuple[str, ...], condition: str, args: tuple) -> Fragment:
+    """``r.rid IN (resources of types with condition on x.id)``: a driver that looks ids up
+    through the (type, id) key, so no planner is tempted to scan the type instead."""
+    if not types:
+        return Fragment(condition.replace("x.id", f"{r}.id"), args)
+    marks = ", ".join("?" * len(types))
+    return Fragment(
+        f"{r}.rid IN (SELECT x.rid FROM resource x WHERE x.type IN ({marks}) AND {condition})",
+        (*types, *args),
+    )
+
+
+def _pinned(predicate: Predicate) -> Predicate:
+    """The predicate with its correlated check steered to the ``(rid, pid)`` index.
+
+    In ``EXISTS (... a.rid = r.rid AND a.pid = ? AND a.low < ?)`` SQLite may otherwise pick
+    the ``(pid, low)`` index and scan every value; ``+a.pid`` keeps ``pid`` from leading an
+    index there (it is a no-op for PostgreSQL). Only the check's own alias is pinned, never
+    those of nested subqueries.
+    """
+    sql = predicate.check.sql
+    found = re.search(r"WHERE (\w+)\.rid = ", sql)
+    if found is None:
+        return predicate
+    name = found.group(1)
+    pinned = re.sub(rf"(?<![\w.+]){name}\.pid\b", f"+{name}.pid", sql)
+    return replace(predicate, check=Fragment(pinned, predicate.check.args))
+
+
 def _type_specific(param: SearchParam | None) -> bool:
     """Whether the parameter's index rows belong to one resource type only."""
     return param is not None and not param.key.startswith(("Resource.", "DomainResource."))
 
 
 def _component_param(param: SearchParam, kind: str) -> SearchParam:
-    from dataclasses import replace
-
     return replace(param, type=kind)
 
 
