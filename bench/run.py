@@ -456,7 +456,7 @@ async def _post_bundles(
     for path in paths:
         queue.put_nowait(path)
     written = 0
-    done = 0  # Bundles loaded without errors
+    done = 0  # Bundles answered
     errors: list[str] = []
 
     async def worker(session: aiohttp.ClientSession) -> None:
@@ -898,14 +898,22 @@ def measure(
     server_pid: int,
     profile: bool,
     stamp: str,
+    settle: Callable[[], None] | None = None,
 ) -> Series:
+    """Warm-up, then ``args.runs`` runs (and a profiled one). ``settle()``, if given, is called
+    before each (bench/search.py: wait until the server has finished the requests wrk left
+    in flight, which slow searches can keep it busy with for seconds)."""
     unit = "resources/s" if workload == "ingest" else "req/s"
     metric = "resources" if workload == "ingest" else "requests"
     series = Series(backend, workload, unit, threads, connections)
     warmup = min(WARMUP_SECONDS, args.duration)
     if warmup >= 1:
+        if settle is not None:
+            settle()
         run_wrk(script, port, script_args, threads, connections, warmup, metric)
     for n in range(args.runs):
+        if settle is not None:
+            settle()
         wait_for_quiet(args.quiet_wait)
         run = run_wrk(
             script, port, script_args, threads, connections, args.duration, metric, server_pid
@@ -921,6 +929,8 @@ def measure(
     if profile:
         out = RESULTS / "profiles" / f"{stamp}-{backend}-{workload}.collapsed.txt"
         out.parent.mkdir(parents=True, exist_ok=True)
+        if settle is not None:
+            settle()
         spy = start_profile(server_pid, out, args.duration)
         if spy is not None:
             time.sleep(0.5)

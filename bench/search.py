@@ -59,7 +59,11 @@ accent folding of ø/æ/å is the server's choice).
 Timing: for each class and the mix, a 3 s warm-up and ``--runs`` runs of wrk (2 threads,
 ``--connections``, ``--duration`` s, bench/lua/search.lua) via bench/run.py's ``measure``:
 requests/s, latency percentiles (p50, p95, p99 from wrk's histogram in a Lua done() hook),
-errors (any status other than 200, plus socket errors) and ``empty`` (200s without entries).
+errors (any status other than 200, plus socket errors, e.g. wrk's 15 s timeout) and ``empty``
+(200s without entries). Before the warm-up and each run the benchmark waits (up to
+``--settle-wait`` s) until the server and PostgreSQL are idle: wrk stops with requests in
+flight, and slow searches would otherwise burden the next run. Kept data is brought up to
+date with ``samhandling reindex`` (queued reindex jobs run to the end) before it is served.
 The table shows medians over the runs, the targets for the mix (SQLite >= 1000 req/s and
 p95 <= 25 ms; PostgreSQL >= 600 req/s and p95 <= 40 ms) and, per class, the scaling ratio
 p50(largest)/p50(smallest patient count) with its target <= 1.3. Everything is also written
@@ -77,6 +81,7 @@ import os
 import random
 import shlex
 import shutil
+import subprocess
 import sys
 import time
 import unicodedata
@@ -643,6 +648,65 @@ def print_check(title: str, rows: list[dict[str, Any]]) -> None:
 
 
 # ---------------------------------------------------------------------------------------
+# a quiet server between runs; an up-to-date index for kept data
+
+IDLE_CORES = 0.1  # the server (and PostgreSQL) using less than this: idle
+
+
+def wait_for_idle_server(server_pid: int, max_wait: float) -> None:
+    """Wait until the server and PostgreSQL are idle: wrk stops with up to --connections
+    requests in flight, and slow searches can keep the server busy with them for seconds,
+    which would be charged to the next run."""
+    started = time.monotonic()
+    used = 0.0
+    while time.monotonic() - started < max_wait:
+        before = bench._process_cpu()
+        time.sleep(0.5)
+        cpu = bench._cpu_breakdown(before, bench._process_cpu(), server_pid, 0.0, 0.0, 0.5)
+        used = cpu["server_cores"] + cpu["postgres_cores"]
+        if used < IDLE_CORES:
+            waited = time.monotonic() - started
+            if waited > 1.5:
+                bench.log(f"server idle after {waited:.0f} s")
+            return
+    bench.log(f"server still busy after {max_wait:g} s ({used:.2f} cores); running anyway")
+
+
+def analyze(dataset: DataSet) -> None:
+    """Refresh PostgreSQL's planner statistics after a bulk load (autovacuum would, later)."""
+    if not dataset.database_url:
+        return
+
+    async def run() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(dataset.database_url)
+        try:
+            await conn.execute("ANALYZE")
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+    bench.log("ANALYZE done")
+
+
+def finish_reindex(dataset: DataSet) -> None:
+    """Kept data: run queued reindex jobs to the end before serving (``samhandling reindex``),
+    so no background indexing competes with the runs or leaves results incomplete."""
+    exe = Path(sys.executable).parent / "samhandling"
+    argv = [str(exe) if exe.exists() else "samhandling", "reindex"]
+    argv += ["--data-dir", str(dataset.data_dir)]
+    if dataset.database_url:
+        argv += ["--database-url", dataset.database_url]
+    out = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=bench.ROOT)
+    text = " ".join((out.stdout + out.stderr).split())
+    if out.returncode != 0:
+        bench.log(f"samhandling reindex failed ({out.returncode}): {text[:300]}")
+    elif "ran 0 batch" not in text:
+        bench.log(f"samhandling reindex: {text[:300]}")
+
+
+# ---------------------------------------------------------------------------------------
 # one data set: server, load, values, check, timing
 
 
@@ -685,6 +749,7 @@ def run_dataset(
             machine["postgresql"] = bench.stored_rows(
                 dataset.backend, dataset.data_dir, dataset.database_url, "SHOW server_version"
             )[0][0]
+        finish_reindex(dataset)
     port = bench.free_port()
     argv = bench.samhandling_argv(port, dataset.data_dir, dataset.database_url, args.workers)
     info["server_command"] = shlex.join(argv)
@@ -731,6 +796,7 @@ def run_dataset(
                 f"observation years {min(values['observation_years'])}-"
                 f"{max(values['observation_years'])})"
             )
+            analyze(dataset)
             queries = read_queries(dataset)
             rows = check(port, queries)
             info["check"] = rows
@@ -751,6 +817,7 @@ def run_dataset(
                         server.pid,
                         args.profile,
                         f"{stamp}-search-p{dataset.patients}",
+                        lambda pid=server.pid: wait_for_idle_server(pid, args.settle_wait),
                     )
                     series.append(found)
     finally:
@@ -769,12 +836,21 @@ def empty_count(series: bench.Series) -> int:
     return sum(int(r.report.get("extra", {}).get("empty", 0)) for r in series.runs)
 
 
+def answered(series: bench.Series) -> bool:
+    """Every run got responses (a run of slow searches can end before the first one)."""
+    return all(r.report["requests"] > 0 for r in series.runs)
+
+
+def clean(series: bench.Series) -> bool:
+    """Numbers worth comparing: responses, all 200 with entries (501s are fast, not results)."""
+    return answered(series) and not series.errors and not empty_count(series)
+
+
 def mix_target(backend: str, series: bench.Series) -> tuple[str, bool | None]:
     if series.workload != "mix" or backend not in TARGETS:
         return "", None
     rate, p95 = TARGETS[backend]
-    clean = not series.errors and not empty_count(series)  # 501s are fast, but not a result
-    ok = clean and series.median >= rate and series.median_latency("95") <= p95
+    ok = clean(series) and series.median >= rate and series.median_latency("95") <= p95
     return f">={rate} & <={p95:g}ms", ok
 
 
@@ -782,19 +858,21 @@ def format_table(infos: list[dict[str, Any]]) -> str:
     header = (
         f"{'backend':<11} {'patients':>8} {'class':<9} {'req/s':>7} {'runs':<20} "
         f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'errors':>6} {'empty':>6} "
-        f"{'srv cores':>9} {'target (mix)':<18} {'ok':<3}"
+        f"{'srv cores':>9} {'target (mix)':<21} {'ok':<3}"
     )
     lines = [header, "-" * len(header)]
     for info in infos:
         for s in info["series"]:
             target, ok = mix_target(info["backend"], s)
             runs = " ".join(f"{r.requests_per_s:,.0f}" for r in s.runs)
+            if not answered(s):
+                target, ok = "NO RESPONSES in a run", False
             lines.append(
                 f"{info['backend']:<11} {info['patients']:>8,} {s.workload:<9} "
                 f"{s.median:>7,.0f} {runs:<20} {s.median_latency('50'):>7.2f} "
                 f"{s.median_latency('95'):>7.2f} {s.median_latency('99'):>7.2f} "
                 f"{s.errors:>6} {empty_count(s):>6} {s.median_server_cores:>9.2f} "
-                f"{target:<18} {'' if ok is None else 'yes' if ok else 'NO':<3}"
+                f"{target:<21} {'' if ok is None else 'yes' if ok else 'NO':<3}"
             )
     return "\n".join(lines)
 
@@ -813,7 +891,7 @@ def scaling(infos: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for cls in [*CLASSES, "mix"]:
             a = next((s for s in small["series"] if s.workload == cls), None)
             b = next((s for s in large["series"] if s.workload == cls), None)
-            if a is None or b is None or not a.median_latency("50"):
+            if a is None or b is None or not (answered(a) and answered(b)):
                 continue
             ratio = b.median_latency("50") / a.median_latency("50")
             out.append(
@@ -826,7 +904,7 @@ def scaling(infos: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "p50_large_ms": round(b.median_latency("50"), 3),
                     "ratio": round(ratio, 2),
                     "errors": a.errors + b.errors + empty_count(a) + empty_count(b),
-                    "meets_target": ratio <= SCALING_TARGET and not (a.errors or b.errors),
+                    "meets_target": ratio <= SCALING_TARGET and clean(a) and clean(b),
                 }
             )
     return out
@@ -858,6 +936,8 @@ def series_json(info: dict[str, Any], s: bench.Series) -> dict[str, Any]:
         "patients": info["patients"],
         "class": s.workload,
         "empty": empty_count(s),
+        "answered": answered(s),
+        "clean": clean(s),
         "target": target or None,
         "meets_target": ok,
     }
@@ -907,6 +987,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=10,
         help="before each run, wait up to this many seconds for other processes to go idle",
+    )
+    parser.add_argument(
+        "--settle-wait",
+        type=float,
+        default=60,
+        help="before each run, wait up to this many seconds for the server to go idle",
     )
     parser.add_argument(
         "--profile", action="store_true", help="one extra run per class under py-spy"
@@ -999,13 +1085,16 @@ def main(argv: list[str] | None = None) -> int:
     flagged = [(i, s, r) for i in infos for s in i["series"] for r in s.runs if r.flagged]
     for i, s, r in flagged:
         print(f"FLAGGED {i['backend']} {i['patients']} {s.workload}: {'; '.join(r.flagged)}")
+    silent = [(i, s) for i in infos for s in i["series"] if not answered(s)]
+    for i, s in silent:
+        print(f"NO RESPONSES {i['backend']} {i['patients']} {s.workload}: a run ended before any")
     for backend, patients, cls in failed_checks:
         print(f"CHECK FAILED {backend} {patients} {cls} (see the check table above)")
     print(f"server code: commit {source['commit']}{extra}")
     print(f"\nresults: {os.path.relpath(out)}  ({elapsed / 60:.1f} min)")
     if args.check:
         return 1 if failed_checks else 0
-    return 1 if flagged or failed_checks else 0
+    return 1 if flagged or failed_checks or silent else 0
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 -- the resumable reindex jobs. Index rows are keyed by rid and pid (a 63-bit hash of
 -- "Base.code" naming the search parameter); grp ties together the components of one
 -- composite value. Dates are inclusive [low, high] in microseconds since the epoch (UTC).
--- Text columns use the C collation so prefix ranges and byte order agree with SQLite.
+-- Text columns compared by prefix or order use the C collation, so ranges and byte order
+-- agree with SQLite; reference targets keep the default one, as they join resource (type, id).
 ALTER TABLE resource ADD COLUMN rid bigint GENERATED ALWAYS AS IDENTITY;
 CREATE UNIQUE INDEX resource_rid ON resource (rid);
 CREATE INDEX resource_type_rid ON resource (type, rid);
@@ -26,7 +27,7 @@ CREATE INDEX search_token_rid ON search_token (rid, pid);
 
 CREATE TABLE search_reference (
     rid bigint NOT NULL, pid bigint NOT NULL, grp integer,
-    target_type text COLLATE "C", target_id text COLLATE "C",
+    target_type text, target_id text,   -- the collation of resource (type, id): joins use its key
     url text COLLATE "C"
 );
 CREATE INDEX search_reference_target ON search_reference (pid, target_id, rid);

@@ -129,7 +129,7 @@ class SqlBuilder:
     def rid_set(self, resource_type: str, criterion: Criterion) -> Fragment:
         """``SELECT <rid> ...`` of resources of ``resource_type`` matching ``criterion``."""
         s = alias("s")
-        p = self.predicate(criterion, s, (resource_type,))
+        p = self.predicate(criterion, s)  # nested: the plain forms nest least
         if isinstance(criterion, Leaf) and p.join_table and _type_specific(criterion.param):
             d = "d"
             where = p.join_where
@@ -140,7 +140,7 @@ class SqlBuilder:
     def id_set(self, resource_type: str, criterion: Criterion) -> Fragment:
         """``SELECT id ...`` of resources of ``resource_type`` matching ``criterion``."""
         s = alias("s")
-        p = self.predicate(criterion, s, (resource_type,))
+        p = self.predicate(criterion, s)  # nested: the plain forms nest least
         return self._matching(s, "id", resource_type, p)
 
     @staticmethod
@@ -188,12 +188,13 @@ class SqlBuilder:
         where_sql = where_template.sql
         rank = _rank(param, leaf)
 
+        single = len(conditions) == 1  # SQLite's parser stack is shallow: no needless parens
+
         def where(name: str) -> Fragment:
-            return (
-                Fragment(f"{name}.pid = ? AND (", (pid,))
-                + Fragment(where_sql.replace("{a}", name), where_template.args)
-                + ")"
-            )
+            values = Fragment(where_sql.replace("{a}", name), where_template.args)
+            if single:
+                return Fragment(f"{name}.pid = ? AND ", (pid,)) + values
+            return Fragment(f"{name}.pid = ? AND (", (pid,)) + values + ")"
 
         check = (
             Fragment(f"EXISTS (SELECT 1 FROM {table} {a} WHERE {a}.rid = {r}.rid AND ")
