@@ -88,6 +88,8 @@ class SearchExecutor:
         if request.summary == "count" or request.count == 0:
             return page
         direction, position = _decode_cursor(request.cursor, len(request.sort))
+        if position is not None:
+            _check_cursor_types(request, position)
         rows, more, keys = await self._page(db, request, predicates, direction, position)
         if direction == "previous":
             rows.reverse()
@@ -378,6 +380,23 @@ def _encode(direction: str, position: list) -> str:
     for value in position:
         payload.append(micros(value) if isinstance(value, datetime) else value)
     return base64.urlsafe_b64encode(orjson.dumps(payload)).decode().rstrip("=")
+
+
+def _check_cursor_types(request: SearchRequest, position: list) -> None:
+    """A cursor's sort values must have the types of the sort keys (it is client input)."""
+    for (code, param, _), value in zip(request.sort, position[:-1], strict=True):
+        if code == "_lastUpdated" or (param is not None and param.type == "date"):
+            wanted: tuple[type, ...] = (int,)
+        elif param is not None and param.type in ("number", "quantity"):
+            wanted = (int, float)
+        else:
+            wanted = (str,)
+        fits = isinstance(value, wanted) and not isinstance(value, bool)
+        if not fits or (isinstance(value, int) and abs(value) > 2**62):
+            raise invalid("_cursor does not fit this search (were the parameters changed?)",
+                          "_cursor")  # fmt: skip
+    if abs(position[-1]) > 2**62:
+        raise invalid("_cursor is not a cursor this server made", "_cursor")
 
 
 def _decode_cursor(cursor: str | None, keys: int) -> tuple[str, list | None]:

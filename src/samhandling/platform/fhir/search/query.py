@@ -314,6 +314,8 @@ def parse_search(
     request = SearchRequest(types=types)
     single = types[0] if len(types) == 1 else None
     for name, value in items:
+        if "\x00" in name or "\x00" in value:
+            raise invalid("search parameters may not contain NUL characters", name)
         if name in RESULT_PARAMETERS or name.startswith(("_include", "_revinclude", "_sort")):
             _result_parameter(request, parser, name, value)
             continue
@@ -324,7 +326,7 @@ def parse_search(
         if criterion is not None:
             request.criteria.append(criterion)
             request.used.append((name, value))
-    request.warnings = parser.warnings
+    request.warnings = [*parser.warnings, *request.warnings]
     return request
 
 

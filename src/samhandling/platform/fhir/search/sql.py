@@ -37,6 +37,8 @@ from samhandling.platform.fhir.search.ucum import canonical
 from samhandling.platform.fhir.search.values import TEXT_MAX, date_range, fold, micros
 
 POSTGRESQL = "postgresql"
+_FIRST_MICROS = -62_135_596_800_000_000  # 0001-01-01T00:00:00Z
+_LAST_MICROS = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +106,10 @@ class SqlBuilder:
         self.now = datetime.now(UTC)
 
     def time_arg(self, value: int) -> object:
-        """A microsecond instant as the backend stores ``last_updated``."""
+        """A microsecond instant as the backend stores ``last_updated`` (clamped to years
+        1-9999, which is all PostgreSQL and Python can represent)."""
         if self.backend == POSTGRESQL:
+            value = min(max(value, _FIRST_MICROS), _LAST_MICROS)
             return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=value)
         return value
 
