@@ -469,7 +469,7 @@ BUNDLE_CASES = [
     pytest.param(lambda p: _transaction(_post(), _entry("POST", f"Patient/{p['id']}", tagged(patient()))), 400, None, id="post-with-id"),
     pytest.param(lambda p: _transaction(_post(), _entry("PUT", "Patient", tagged(patient()))), 405, None, id="put-without-id"),
     pytest.param(lambda p: _transaction(_post(), _entry("POST", "Foo", {"resourceType": "Foo"})), 404, None, id="unknown-type"),
-    pytest.param(lambda p: _transaction(_post(), _entry("PUT", f"Patient/{p['id']}?active=true", {**p, "gender": "male"})), 501, "Bundle.entry[1].request.url", id="conditional-update"),
+    pytest.param(lambda p: _transaction(_post(), _entry("PUT", f"Patient/{p['id']}?active=true", {**p, "gender": "male"})), 400, "Bundle.entry[1].request.url", id="criteria-on-an-instance"),
     pytest.param(lambda p: _transaction(_post(), _post(patient(birthDate="1980-02-30"))), 422, "Bundle.entry[1].resource.birthDate", id="second-create-invalid-date"),
     pytest.param(lambda p: _transaction(_post(), _post(patient(gender="x"))), 400, "Bundle.entry[1].resource.gender", id="second-create-bad-code"),
     pytest.param(lambda p: _transaction(_post(), _post(observation(subject={"reference": "Medication/1"}))), 422, "Bundle.entry[1].resource.subject.reference", id="create-bad-reference-target"),

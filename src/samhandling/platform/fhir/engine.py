@@ -75,6 +75,9 @@ class FhirEngine:
         self.executor = SearchExecutor(store.backend)
         self.conditional_delete_max = conditional_delete_max
         self._parameters_generation: int | None = None
+        # base URLs clients have addressed this server by: absolute references under them
+        # are indexed as local references
+        self.local_bases: set[str] = set()
 
     async def refresh_search_parameters(self) -> bool:
         """Re-read the stored SearchParameter resources if any changed; True if reloaded."""
@@ -107,7 +110,7 @@ class FhirEngine:
 
     def index(self, type: str, body: dict) -> dict[str, list[tuple]]:
         """The search index rows of a resource about to be stored."""
-        return extract(self.registry, type, body)
+        return extract(self.registry, type, body, self.local_bases)
 
     @asynccontextmanager
     async def transaction(

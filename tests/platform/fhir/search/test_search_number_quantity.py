@@ -167,19 +167,11 @@ def test_quantity(
     assert keys(found(fhir, "/Observation", marker, query), created) == expected
 
 
-UCUM_PRECISION_BUG = pytest.mark.xfail(
-    reason="BUG: UCUM-normalised quantity search takes the implicit precision from the "
-    "converted value, not from the value as written (5400|UCUM|ug gets a zero-width range, "
-    "5.4|UCUM|mg is +-0.00005 mg instead of +-0.05 mg)",
-    strict=True,
-)
-
-
 @pytest.mark.parametrize(
     "value",
     [
-        pytest.param(f"5.4|{UCUM}|mg", marks=UCUM_PRECISION_BUG),  # [5.35, 5.45) mg
-        pytest.param(f"5400|{UCUM}|ug", marks=UCUM_PRECISION_BUG),  # [5350, 5450) ug
+        f"5.4|{UCUM}|mg",  # [5.35, 5.45) mg
+        f"5.4e3|{UCUM}|ug",  # [5350, 5450) ug: 5400 would be [5399.5, 5400.5)
         f"0.0054|{UCUM}|g",  # [0.00535, 0.00545) g
     ],
 )

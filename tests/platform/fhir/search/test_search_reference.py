@@ -159,10 +159,6 @@ def test_observation_references(
     assert keys(found(fhir, "/Observation", marker, query), w) == expected
 
 
-@pytest.mark.xfail(
-    reason="BUG: subject:missing treats a Reference that has only an identifier as missing",
-    strict=True,
-)
 def test_missing_counts_logical_references_as_present(
     fhir: httpx.Client, world: tuple[str, dict]
 ) -> None:
@@ -262,13 +258,6 @@ def test_versioned_and_foreign_absolute_references(fhir: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize("form", ["absolute", "relative", "id"])
-@pytest.mark.xfail(
-    reason="BUG: a stored absolute reference on this server's own base "
-    "(subject.reference = '{base}/Patient/123') is indexed as an external URL, and search "
-    "values on the base are rewritten to 'Patient/123', so no form of the value finds it "
-    "(not even the identical absolute URL)",
-    strict=True,
-)
 def test_stored_absolute_references_to_this_server(
     fhir: httpx.Client, server: Server, form: str
 ) -> None:

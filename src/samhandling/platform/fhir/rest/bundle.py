@@ -274,6 +274,12 @@ def _parse_entry(index: int, raw: object, base: str, prefer_return: str) -> Entr
         raise fail(f"request.url {url!r} is not on this server", f"{where}.request.url")
     path, _, query = url.partition("?")
     target = parse_target(path)
+    if query and method != "GET" and target.id is not None:
+        raise fail(
+            f"{method} {path} names a resource; search criteria belong on the type "
+            f"({target.type}?...)",
+            f"{where}.request.url",
+        )
     if_none_exist = request.get("ifNoneExist")
     if if_none_exist is not None and (not isinstance(if_none_exist, str) or not if_none_exist):
         raise fail("request.ifNoneExist must be a query string", f"{where}.request.ifNoneExist")

@@ -73,6 +73,8 @@ class FhirEndpoint:
         check_acceptable(headers, params)
         path = scope["path"][len(self.prefix) :]
         base = self.base_url(scope, headers)
+        if base not in self.engine.local_bases and len(self.engine.local_bases) < 64:
+            self.engine.local_bases.add(base)
         target = parse_target(path)
         if target.operation == "metadata":
             if method not in ("GET", "HEAD"):

@@ -8,7 +8,7 @@ composite's root value so that the components of one value can be joined.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from samhandling.platform.fhir.search.params import TABLE_OF_TYPE, SearchParam, SearchRegistry
@@ -29,26 +29,40 @@ _ADDRESS_PARTS = ("text", "line", "city", "district", "state", "postalCode", "co
 _MAX_TEXT = 2048  # longer string values are indexed by their first 2048 characters
 
 
-def extract(registry: SearchRegistry, resource_type: str, resource: dict) -> IndexRows:
-    """Index rows of ``resource`` (parsed JSON of type ``resource_type``)."""
+def extract(
+    registry: SearchRegistry,
+    resource_type: str,
+    resource: dict,
+    local_bases: Collection[str] = (),
+) -> IndexRows:
+    """Index rows of ``resource`` (parsed JSON of type ``resource_type``).
+
+    Absolute references under one of ``local_bases`` (this server's base URLs) are indexed
+    as the local ``Type/id`` they name.
+    """
     rows: dict[str, set[tuple]] = {}
     for param in registry.indexed(resource_type):
         values = param.evaluate(resource)  # type: ignore[misc]
         if not values:
             continue
         if param.type == "composite":
-            _composite(param, values, rows)
+            _composite(param, values, rows, local_bases)
         else:
-            _add(param.type, param.pid, None, values, param, rows)
+            _add(param.type, param.pid, None, values, param, rows, local_bases)
     return {table: list(found) for table, found in rows.items()}
 
 
-def _composite(param: SearchParam, roots: list, rows: dict[str, set[tuple]]) -> None:
+def _composite(
+    param: SearchParam, roots: list, rows: dict[str, set[tuple]], local_bases: Collection[str]
+) -> None:
     for grp, root in enumerate(roots):
         for component in param.components:
             values = component.evaluate([root])
             if values:
-                _add(component.type, component.pid, grp, values, param, rows, component.types)
+                _add(
+                    component.type, component.pid, grp, values, param, rows, local_bases,
+                    component.types,
+                )  # fmt: skip
 
 
 def _add(
@@ -58,6 +72,7 @@ def _add(
     values: list,
     param: SearchParam,
     rows: dict[str, set[tuple]],
+    local_bases: Collection[str],
     types: frozenset[str] | None = None,
 ) -> None:
     types = param.types if types is None else types
@@ -82,7 +97,7 @@ def _add(
             elif type(item) is dict:
                 reference = item.get("reference")
                 if type(reference) is str:
-                    ref_type, ref_id, url = split_reference(reference)
+                    ref_type, ref_id, url = split_reference(_local(reference, local_bases))
                     if ref_type or url:
                         target.add((pid, grp, ref_type, ref_id, url))
                 identifier = item.get("identifier")
@@ -109,6 +124,15 @@ def _add(
         for item in values:
             if type(item) is str:
                 target.add((pid, grp, item))
+
+
+def _local(reference: str, local_bases: Collection[str]) -> str:
+    """``{base}/Patient/1`` -> ``Patient/1`` when base is this server's."""
+    if local_bases and "://" in reference:
+        for base in local_bases:
+            if reference.startswith(base) and reference[len(base) : len(base) + 1] == "/":
+                return reference[len(base) + 1 :]
+    return reference
 
 
 def _strings(values: Iterable) -> Iterable[str]:

@@ -173,11 +173,21 @@ class SqlBuilder:
         table = TABLE_OF_TYPE[param.type]
         a = alias("a")
         if leaf.modifier == "missing":
-            pid_table = table
             exists = Fragment(
-                f"EXISTS (SELECT 1 FROM {pid_table} {a} WHERE {a}.rid = {r}.rid AND {a}.pid = ?)",
+                f"EXISTS (SELECT 1 FROM {table} {a} WHERE {a}.rid = {r}.rid AND {a}.pid = ?)",
                 (param.pid,),
             )
+            if "identifier" in param.derived:  # a logical reference (identifier only) counts
+                b = alias("a")
+                exists = (
+                    Fragment("(")
+                    + exists
+                    + Fragment(
+                        f" OR EXISTS (SELECT 1 FROM search_token {b} WHERE {b}.rid = {r}.rid"
+                        f" AND {b}.pid = ?))",
+                        (param.derived["identifier"],),
+                    )
+                )
             if leaf.values[0] == "true":
                 return Predicate(Fragment("NOT ") + exists)
             return Predicate(exists)
@@ -325,12 +335,13 @@ class SqlBuilder:
         prefix, number = _prefixed(parts[0])
         system, code = (parts[1], parts[2]) if len(parts) == 3 else ("", "")
         if system == UCUM and code:
-            found = canonical(float(number), code)
-            if found is not None:
-                factor = Decimal(repr(found[0])) / number if number else None
-                scaled = number * factor if factor is not None else number
-                condition = _number_condition(f"{a}.canon_value", prefix, scaled, raw, scale=factor)
-                return Fragment(f"({a}.canon_code = ? AND ", (found[1],)) + condition + ")"
+            unit = canonical(1.0, code)  # the factor to base units, and the canonical unit
+            if unit is not None:
+                factor = Decimal(repr(unit[0]))
+                condition = _number_condition(
+                    f"{a}.canon_value", prefix, number * factor, raw, half=_half(number) * factor
+                )
+                return Fragment(f"({a}.canon_code = ? AND ", (unit[1],)) + condition + ")"
         fragments = [_number_condition(f"{a}.value", prefix, number, raw)]
         if system:
             fragments.append(Fragment(f"{a}.system = ?", (system,)))
@@ -511,13 +522,18 @@ def _prefixed(raw: str) -> tuple[str, Decimal]:
     return prefix, number
 
 
+def _half(number: Decimal) -> Decimal:
+    """Half the last written digit: ``100`` -> 0.5, ``5.40`` -> 0.005."""
+    return Decimal(5).scaleb(number.as_tuple().exponent - 1)
+
+
 def _number_condition(
-    column: str, prefix: str, number: Decimal, raw: str, scale: Decimal | None = None
+    column: str, prefix: str, number: Decimal, raw: str, half: Decimal | None = None
 ) -> Fragment:
-    """Number semantics: ``eq``/``ne`` use the implicit precision of the value as written."""
-    half = Decimal(5).scaleb(number.as_tuple().exponent - 1)
-    if scale is not None:
-        half = half * scale
+    """Number semantics: ``eq``/``ne`` use the implicit precision of the value as written
+    (``half``, when the number was converted from other units)."""
+    if half is None:
+        half = _half(number)
     value = float(number)
     low, high = float(number - half), float(number + half)
     if prefix == "eq":
