@@ -84,13 +84,17 @@ class SearchExecutor:
         predicates = [builder.predicate(c, "r", request.types) for c in request.criteria]
         page = SearchPage(matches=[], warnings=list(request.warnings))
         if request.total in ("accurate", "estimate") or request.summary == "count":
-            page.total = await self._count(db, request, predicates, request.total == "estimate")
+            page.total = await self._count(
+                db, request, predicates, request.total == "estimate", builder.prefix()
+            )
         if request.summary == "count" or request.count == 0:
             return page
         direction, position = _decode_cursor(request.cursor, len(request.sort))
         if position is not None:
             _check_cursor_types(request, position)
-        rows, more, keys = await self._page(db, request, predicates, direction, position)
+        rows, more, keys = await self._page(
+            db, request, predicates, direction, position, builder.prefix()
+        )
         if direction == "previous":
             rows.reverse()
         page.matches = rows
@@ -121,7 +125,7 @@ class SearchExecutor:
             + where
             + (f" ORDER BY r.rid LIMIT {int(limit)}")
         )
-        return [(row[0], row[1]) for row in await self._fetch(db, sql)]
+        return [(row[0], row[1]) for row in await self._fetch(db, sql, builder.prefix())]
 
     # ----------------------------------------------------------------------------------
 
@@ -146,21 +150,32 @@ class SearchExecutor:
                 parts.append(predicate.check)
         return join(parts, " AND ")
 
-    async def _fetch(self, db: Fetcher, fragment: Fragment) -> list[Any]:
+    async def _fetch(
+        self, db: Fetcher, fragment: Fragment, prefix: Fragment | None = None
+    ) -> list[Any]:
+        if prefix is not None and prefix.sql:
+            fragment = prefix + fragment
         sql = numbered(fragment.sql) if self.backend == POSTGRESQL else fragment.sql
         return await db.fetch(sql, list(fragment.args))
 
     async def _count(
-        self, db: Fetcher, request: SearchRequest, predicates: list[Predicate], estimate: bool
+        self,
+        db: Fetcher,
+        request: SearchRequest,
+        predicates: list[Predicate],
+        estimate: bool,
+        prefix: Fragment,
     ) -> int:
         where = self._where(request, predicates, drive=True)
         if estimate and self.backend == POSTGRESQL:
-            plan = await self._fetch(db, Fragment("EXPLAIN SELECT r.rid FROM resource r WHERE ")
-                                     + where)  # fmt: skip
+            select = Fragment("SELECT r.rid FROM resource r WHERE ") + where
+            plan = await self._fetch(db, Fragment("EXPLAIN ") + prefix + select)
             found = re.search(r"rows=(\d+)", plan[0][0]) if plan else None
             if found:
                 return int(found.group(1))
-        rows = await self._fetch(db, Fragment("SELECT COUNT(*) FROM resource r WHERE ") + where)
+        rows = await self._fetch(
+            db, Fragment("SELECT COUNT(*) FROM resource r WHERE ") + where, prefix
+        )
         return int(rows[0][0])
 
     async def _page(
@@ -170,6 +185,7 @@ class SearchExecutor:
         predicates: list[Predicate],
         direction: str,
         position: list | None,
+        prefix: Fragment,
     ) -> tuple[list[Row], bool, dict[int, list]]:
         """Up to ``count`` rows after (or before) ``position``; whether there are more; the
         sort values of each row by rid (for cursors)."""
@@ -192,7 +208,7 @@ class SearchExecutor:
                 + where
                 + (f" ORDER BY {order} LIMIT {limit}")
             )
-            rows = await self._fetch(db, sql)
+            rows = await self._fetch(db, sql, prefix)
             keys_of = {row[0]: list(row[6:]) for row in rows}
             found = [self._row(row) for row in rows]
             return found[: request.count], len(found) > request.count, keys_of
@@ -224,7 +240,7 @@ class SearchExecutor:
             if after is not None:
                 sql = sql + Fragment(f" AND {key} {comparison} ?", (after,))
             sql = sql + f" ORDER BY {key} {order} LIMIT {limit}"
-            rows = await self._fetch(db, sql)
+            rows = await self._fetch(db, sql, prefix)
             for row in rows:
                 if not found or found[-1].rid != row[0]:  # a resource matching twice
                     found.append(self._row(row))

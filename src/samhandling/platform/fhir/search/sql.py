@@ -104,6 +104,24 @@ class SqlBuilder:
         self.backend = backend
         self.base = base.rstrip("/")
         self.now = datetime.now(UTC)
+        self.ctes: list[Fragment] = []  # nested sets, as WITH clauses (see `_named`)
+
+    def prefix(self) -> Fragment:
+        """The ``WITH ...`` clause of the sets named while building (empty if none)."""
+        if not self.ctes:
+            return Fragment("")
+        return Fragment("WITH ") + join(self.ctes, ", ") + " "
+
+    def _named(self, column: str, query: Fragment) -> Fragment:
+        """``SELECT column FROM mN``, with ``query`` as the common table expression mN.
+
+        Chains and ``_has`` nest sets in sets; written inline, four levels exceed SQLite's
+        parser stack. As CTEs they are parsed one after the other (both databases inline
+        them again when planning).
+        """
+        name = f"m{len(self.ctes)}"
+        self.ctes.append(Fragment(f"{name} AS (") + query + ")")
+        return Fragment(f"SELECT {column} FROM {name}")
 
     def time_arg(self, value: int) -> object:
         """A microsecond instant as the backend stores ``last_updated`` (clamped to years
@@ -138,14 +156,16 @@ class SqlBuilder:
             d = "d"
             where = p.join_where
             assert where is not None
-            return Fragment(f"SELECT {d}.rid FROM {p.join_table} {d} WHERE ") + where
-        return self._matching(s, "rid", resource_type, p)
+            return self._named(
+                "rid", Fragment(f"SELECT {d}.rid FROM {p.join_table} {d} WHERE ") + where
+            )
+        return self._named("rid", self._matching(s, "rid", resource_type, p))
 
     def id_set(self, resource_type: str, criterion: Criterion) -> Fragment:
         """``SELECT id ...`` of resources of ``resource_type`` matching ``criterion``."""
         s = alias("s")
         p = self.predicate(criterion, s)  # nested: the plain forms nest least
-        return self._matching(s, "id", resource_type, p)
+        return self._named("id", self._matching(s, "id", resource_type, p))
 
     @staticmethod
     def _matching(s: str, column: str, resource_type: str, p: Predicate) -> Fragment:
