@@ -77,7 +77,13 @@ def migrations(backend: str) -> list[Migration]:
 def connect_sqlite(path: Path) -> sqlite3.Connection:
     """Open a SQLite connection tuned for a concurrent server (WAL, busy timeout)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn = sqlite3.connect(
+        path,
+        isolation_level=None,
+        check_same_thread=False,
+        timeout=30.0,
+        cached_statements=1024,  # search builds many statement shapes; re-preparing is costly
+    )
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
@@ -116,7 +122,11 @@ def migrate_sqlite(conn: sqlite3.Connection) -> list[Migration]:
 async def create_pg_pool(url: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     """Create an asyncpg connection pool."""
     return await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, reset=_keep_session_state
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        reset=_keep_session_state,
+        statement_cache_size=1024,  # search has many statement shapes; each prepare is a trip
     )
 
 

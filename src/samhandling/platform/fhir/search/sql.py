@@ -12,6 +12,7 @@ Placeholders are written as ``?`` and numbered for PostgreSQL at the end (`numbe
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
@@ -78,14 +79,6 @@ def _split_marks(sql: str) -> list[str]:
     return out
 
 
-_aliases = itertools.count()
-
-
-def alias(prefix: str) -> str:
-    """A fresh table alias."""
-    return f"{prefix}{next(_aliases) % 1_000_000}"
-
-
 @dataclass(frozen=True)
 class Predicate:
     """One criterion as SQL on the resource row alias ``r`` (see the module docstring)."""
@@ -105,6 +98,12 @@ class SqlBuilder:
         self.base = base.rstrip("/")
         self.now = datetime.now(UTC)
         self.ctes: list[Fragment] = []  # nested sets, as WITH clauses (see `_named`)
+        self._aliases = itertools.count()
+
+    def alias(self, prefix: str) -> str:
+        """A fresh table alias; numbered per query, so the same query shape gives the same
+        SQL text and the drivers' prepared-statement caches hit."""
+        return f"{prefix}{next(self._aliases)}"
 
     def prefix(self) -> Fragment:
         """The ``WITH ...`` clause of the sets named while building (empty if none)."""
@@ -150,7 +149,7 @@ class SqlBuilder:
 
     def rid_set(self, resource_type: str, criterion: Criterion) -> Fragment:
         """``SELECT <rid> ...`` of resources of ``resource_type`` matching ``criterion``."""
-        s = alias("s")
+        s = self.alias("s")
         p = self.predicate(criterion, s)  # nested: the plain forms nest least
         if isinstance(criterion, Leaf) and p.join_table and _type_specific(criterion.param):
             d = "d"
@@ -163,7 +162,7 @@ class SqlBuilder:
 
     def id_set(self, resource_type: str, criterion: Criterion) -> Fragment:
         """``SELECT id ...`` of resources of ``resource_type`` matching ``criterion``."""
-        s = alias("s")
+        s = self.alias("s")
         p = self.predicate(criterion, s)  # nested: the plain forms nest least
         return self._named("id", self._matching(s, "id", resource_type, p))
 
@@ -191,14 +190,14 @@ class SqlBuilder:
         if param.type == "composite":
             return self._composite(leaf, r)
         table = TABLE_OF_TYPE[param.type]
-        a = alias("a")
+        a = self.alias("a")
         if leaf.modifier == "missing":
             exists = Fragment(
                 f"EXISTS (SELECT 1 FROM {table} {a} WHERE {a}.rid = {r}.rid AND {a}.pid = ?)",
                 (param.pid,),
             )
             if "identifier" in param.derived:  # a logical reference (identifier only) counts
-                b = alias("a")
+                b = self.alias("a")
                 exists = (
                     Fragment("(")
                     + exists
@@ -374,7 +373,7 @@ class SqlBuilder:
         assert param is not None
         components = param.components
         alternatives: list[Fragment] = []
-        aliases = [alias("c") for _ in components]
+        aliases = [self.alias("c") for _ in components]
         for raw in leaf.values:
             parts = split_values(raw, "$")
             if len(parts) != len(components):
@@ -403,7 +402,7 @@ class SqlBuilder:
         return Predicate(check, drive, rank=3)
 
     def _chain(self, chain: Chain, r: str) -> Predicate:
-        a = alias("a")
+        a = self.alias("a")
         alternatives = [
             Fragment(f"({a}.target_type = ? AND {a}.target_id IN (", (target,))
             + self.id_set(target, inner)
@@ -424,7 +423,7 @@ class SqlBuilder:
         return Predicate(check, drive, rank=2)
 
     def _has(self, has: Has, r: str) -> Predicate:
-        a = alias("a")
+        a = self.alias("a")
         referenced = (
             Fragment(
                 f"(SELECT {a}.target_id FROM search_reference {a} WHERE {a}.pid = ?"
@@ -441,7 +440,7 @@ class SqlBuilder:
     def _compartment(self, compartment: Compartment, r: str) -> Predicate:
         pids = tuple(p.pid for p in compartment.params)
         marks = ", ".join("?" * len(pids))
-        a = alias("a")
+        a = self.alias("a")
         where_sql = f"{{a}}.pid IN ({marks}) AND {{a}}.target_id = ? AND {{a}}.target_type = ?"
         args = (*pids, compartment.owner_id, compartment.owner_type)
 
@@ -479,13 +478,17 @@ def _pinned(predicate: Predicate) -> Predicate:
     index there (it is a no-op for PostgreSQL). Only the check's own alias is pinned, never
     those of nested subqueries.
     """
-    sql = predicate.check.sql
+    pinned = _pin(predicate.check.sql)
+    return replace(predicate, check=Fragment(pinned, predicate.check.args))
+
+
+@functools.lru_cache(maxsize=4096)
+def _pin(sql: str) -> str:
     found = re.search(r"WHERE (\w+)\.rid = ", sql)
     if found is None:
-        return predicate
+        return sql
     name = found.group(1)
-    pinned = re.sub(rf"(?<![\w.+]){name}\.pid\b", f"+{name}.pid", sql)
-    return replace(predicate, check=Fragment(pinned, predicate.check.args))
+    return re.sub(rf"(?<![\w.+]){name}\.pid\b", f"+{name}.pid", sql)
 
 
 def _type_specific(param: SearchParam | None) -> bool:
