@@ -127,6 +127,9 @@ async def create_pg_pool(url: str, min_size: int = 2, max_size: int = 10) -> asy
         max_size=max_size,
         reset=_keep_session_state,
         statement_cache_size=1024,  # search has many statement shapes; each prepare is a trip
+        # a prepared statement's generic plan ignores how selective its values are (a rare
+        # code vs one in every Observation): plan each execution for its values instead
+        server_settings={"plan_cache_mode": "force_custom_plan"},
     )
 
 

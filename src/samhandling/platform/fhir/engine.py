@@ -19,7 +19,14 @@ from samhandling.platform.fhir.patch import PatchError, apply_fhirpath_patch, ap
 from samhandling.platform.fhir.search.executor import SearchExecutor, SearchPage
 from samhandling.platform.fhir.search.extract import extract
 from samhandling.platform.fhir.search.params import SearchRegistry, parameter_id
-from samhandling.platform.fhir.search.query import SearchRequest, parse_search
+from samhandling.platform.fhir.search.query import (
+    Chain,
+    Criterion,
+    Has,
+    Leaf,
+    SearchRequest,
+    parse_search,
+)
 from samhandling.platform.fhir.search.reindex import enqueue as enqueue_reindex
 from samhandling.platform.fhir.storage import (
     HistoryQuery,
@@ -75,6 +82,7 @@ class FhirEngine:
         self.executor = SearchExecutor(store.backend)
         self.conditional_delete_max = conditional_delete_max
         self._parameters_generation: int | None = None
+        self.reindexing = False  # a reindex job is queued or running (set by the worker)
         # base URLs clients have addressed this server by: absolute references under them
         # are indexed as local references
         self.local_bases: set[str] = set()
@@ -174,7 +182,13 @@ class FhirEngine:
         self, request: SearchRequest, base: str = "", tx: StoreTransaction | None = None
     ) -> SearchPage:
         """One page of a search (inside ``tx`` when given: it sees the transaction's writes)."""
-        return await self.executor.search(tx if tx is not None else self.store, request, base)
+        page = await self.executor.search(tx if tx is not None else self.store, request, base)
+        if self.reindexing and any(_custom(c) for c in request.criteria):
+            page.warnings.append(
+                "the index of a custom search parameter is being rebuilt; "
+                "results may be incomplete until `samhandling reindex --status` reports done"
+            )
+        return page
 
     # conditional interactions
 
@@ -382,6 +396,17 @@ class FhirEngine:
 def _with_content(version: ResourceVersion, body: dict) -> ResourceVersion:
     content = stamp(body, version.id, version.version, version.last_updated)
     return ResourceVersion(version.type, version.id, version.version, version.last_updated, content)
+
+
+def _custom(criterion: Criterion) -> bool:
+    """Whether a criterion uses a custom SearchParameter (at any depth)."""
+    if isinstance(criterion, Leaf):
+        return criterion.param is not None and criterion.param.custom
+    if isinstance(criterion, Chain):
+        return criterion.param.custom or any(_custom(c) for c in criterion.inner.values())
+    if isinstance(criterion, Has):
+        return criterion.reference.custom or _custom(criterion.inner)
+    return False
 
 
 def _several(what: str, type: str, criteria: list[tuple[str, str]]) -> FhirError:

@@ -7,11 +7,18 @@ search with that marker (`search` adds ``_tag=...`` when given one).
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
+
+from conftest import postgres_admin_url
+from samhandling.platform.fhir.engine import FhirEngine
+from samhandling.platform.fhir.storage import open_store
 
 TAG_SYSTEM = "http://test.example/search-marker"
 Params = Mapping[str, str] | Sequence[tuple[str, str]]
@@ -227,3 +234,29 @@ def quantity(value: float, code: str, system: str | None = "http://unitsofmeasur
 def client(fhir_base: str) -> httpx.Client:
     """A new HTTP client on a FHIR base (for module-scoped data fixtures)."""
     return httpx.Client(base_url=fhir_base, headers={"accept": "application/fhir+json"}, timeout=30)
+
+
+@contextlib.asynccontextmanager
+async def fresh_engine(backend: str, tmp_path: Path) -> AsyncIterator[FhirEngine]:
+    """An in-process engine on a brand-new database (not the session server's)."""
+    if backend == "sqlite":
+        store = await open_store(f"sqlite:///{tmp_path / 'fresh.db'}")
+        try:
+            yield FhirEngine(store)
+        finally:
+            await store.close()
+        return
+    admin_url = postgres_admin_url()
+    assert admin_url is not None
+    name = f"samhandling_fresh_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        store = await open_store(admin_url.rsplit("/", 1)[0] + f"/{name}")
+        try:
+            yield FhirEngine(store)
+        finally:
+            await store.close()
+            await admin.execute(f'DROP DATABASE "{name}"')
+    finally:
+        await admin.close()

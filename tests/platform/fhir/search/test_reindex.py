@@ -8,15 +8,15 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
+from search_helpers import fresh_engine
 
-from conftest import Server, postgres_admin_url
+from conftest import Server
 from samhandling.platform.fhir.engine import FhirEngine
 from samhandling.platform.fhir.search import reindex
-from samhandling.platform.fhir.storage import open_store
 
 
 def _status(server: Server) -> str:
@@ -71,11 +71,21 @@ def test_custom_parameter_indexes_existing_and_new_resources(
     )
     assert created.status_code == 201
     sp_id = created.json()["id"]
+    time.sleep(1.0)  # the workers know the parameter (0.5 s polls); the job waits 2 s to start
+    early = fhir.get("/Patient", params={code: f"urn:{marker}|M"}).json()
+    assert any(
+        "being rebuilt" in issue["diagnostics"]
+        for entry in early.get("entry", [])
+        if entry["search"]["mode"] == "outcome"
+        for issue in entry["resource"]["issue"]
+    ), early
     status = _wait_for_jobs(server, f"SearchParameter/{sp_id}")
     assert "types=Patient" in status
     after = fhir.post("/Patient", json={"resourceType": "Patient", "maritalStatus": married})
+    time.sleep(0.6)  # the worker clears its "reindexing" flag in the poll that finished the job
     found = fhir.get("/Patient", params={code: f"urn:{marker}|M"}).json()
     assert _ids(found) == {before.json()["id"], after.json()["id"]}
+    assert all(e["search"]["mode"] == "match" for e in found["entry"])  # no warning once done
 
     # changing the definition reindexes: now the parameter reads gender
     changed = _search_parameter(code, f"http://example.org/{marker}", "Patient.gender")
@@ -94,29 +104,14 @@ def test_custom_parameter_indexes_existing_and_new_resources(
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def fresh_engine(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[FhirEngine]:
+async def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[FhirEngine]:
     """An engine on a brand-new database (not shared with the session server)."""
-    if request.param == "sqlite":
-        store = await open_store(f"sqlite:///{tmp_path / 'reindex.db'}")
-        yield FhirEngine(store)
-        await store.close()
-        return
-    admin_url = postgres_admin_url()
-    assert admin_url is not None
-    name = f"samhandling_reindex_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(admin_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    store = await open_store(admin_url.rsplit("/", 1)[0] + f"/{name}")
-    try:
-        yield FhirEngine(store)
-    finally:
-        await store.close()
-        await admin.execute(f'DROP DATABASE "{name}"')
-        await admin.close()
+    async with fresh_engine(request.param, tmp_path) as engine:
+        yield engine
 
 
-async def test_reindex_job_is_resumable_and_reports_progress(fresh_engine: FhirEngine) -> None:
-    engine = fresh_engine
+async def test_reindex_job_is_resumable_and_reports_progress(fresh: FhirEngine) -> None:
+    engine = fresh
     count = reindex.BATCH + 120
     async with engine.transaction() as tx:
         items = [("Patient", f"p{i}", {"resourceType": "Patient", "gender": "male"})
@@ -139,9 +134,9 @@ async def test_reindex_job_is_resumable_and_reports_progress(fresh_engine: FhirE
     assert page.total == count
 
 
-async def test_a_new_job_waits_for_workers_to_settle(fresh_engine: FhirEngine) -> None:
-    async with fresh_engine.store.transaction() as tx:
-        await reindex.enqueue(tx, fresh_engine.store.backend, "test", ["*"])
-    assert not await reindex._step(fresh_engine, settle=60)
-    assert await reindex.run_pending(fresh_engine, settle=0) == 1
+async def test_a_new_job_waits_for_workers_to_settle(fresh: FhirEngine) -> None:
+    async with fresh.store.transaction() as tx:
+        await reindex.enqueue(tx, fresh.store.backend, "test", ["*"])
+    assert not await reindex._step(fresh, settle=60)
+    assert await reindex.run_pending(fresh, settle=0) == 1
     await asyncio.sleep(0)

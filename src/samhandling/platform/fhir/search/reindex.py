@@ -207,6 +207,10 @@ class ReindexWorker:
             try:
                 await self.engine.refresh_search_parameters()
                 await run_pending(self.engine)
+                unfinished = await self.engine.store.fetch(
+                    "SELECT COUNT(*) FROM reindex_job WHERE status IN ('pending', 'running')", []
+                )
+                self.engine.reindexing = unfinished[0][0] > 0
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -137,15 +137,16 @@ class SqlBuilder:
         self, criterion: Criterion, r: str = "r", types: tuple[str, ...] = ()
     ) -> Predicate:
         """The predicate of one criterion on resource alias ``r`` (of one of ``types``)."""
+        pin = _pinned if self.backend != POSTGRESQL else _unchanged
         if isinstance(criterion, Leaf):
             if criterion.param is None:
                 return self._column(criterion, r, types)
-            return _pinned(self._leaf(criterion, r))
+            return pin(self._leaf(criterion, r))
         if isinstance(criterion, Chain):
-            return _pinned(self._chain(criterion, r))
+            return pin(self._chain(criterion, r))
         if isinstance(criterion, Has):
             return self._has(criterion, r)
-        return _pinned(self._compartment(criterion, r))
+        return pin(self._compartment(criterion, r))
 
     def rid_set(self, resource_type: str, criterion: Criterion) -> Fragment:
         """``SELECT <rid> ...`` of resources of ``resource_type`` matching ``criterion``."""
@@ -330,13 +331,16 @@ class SqlBuilder:
             return Fragment(f"{high} > ?", (arg(sh),))
         if prefix == "lt":
             return Fragment(f"{low} < ?", (arg(sl),))
+        # ge and le lead with a condition every match meets, so an index range can serve them
         if prefix == "ge":
             return Fragment(
-                f"({high} > ? OR ({low} >= ? AND {high} <= ?))", (arg(sh), arg(sl), arg(sh))
+                f"({high} >= ? AND ({high} > ? OR ({low} >= ? AND {high} <= ?)))",
+                (arg(sl), arg(sh), arg(sl), arg(sh)),
             )
         if prefix == "le":
             return Fragment(
-                f"({low} < ? OR ({low} >= ? AND {high} <= ?))", (arg(sl), arg(sl), arg(sh))
+                f"({low} <= ? AND ({low} < ? OR ({low} >= ? AND {high} <= ?)))",
+                (arg(sh), arg(sl), arg(sl), arg(sh)),
             )
         if prefix == "sa":
             return Fragment(f"{low} > ?", (arg(sh),))
@@ -470,13 +474,17 @@ def _by_id(r: str, types: tuple[str, ...], condition: str, args: tuple) -> Fragm
     )
 
 
+def _unchanged(predicate: Predicate) -> Predicate:
+    return predicate
+
+
 def _pinned(predicate: Predicate) -> Predicate:
     """The predicate with its correlated check steered to the ``(rid, pid)`` index.
 
     In ``EXISTS (... a.rid = r.rid AND a.pid = ? AND a.low < ?)`` SQLite may otherwise pick
     the ``(pid, low)`` index and scan every value; ``+a.pid`` keeps ``pid`` from leading an
-    index there (it is a no-op for PostgreSQL). Only the check's own alias is pinned, never
-    those of nested subqueries.
+    index there. Only the check's own alias is pinned, never those of nested subqueries.
+    SQLite only: PostgreSQL plans by statistics, and ``+pid`` would hide the column from it.
     """
     pinned = _pin(predicate.check.sql)
     return replace(predicate, check=Fragment(pinned, predicate.check.args))
