@@ -88,7 +88,9 @@ def connect_sqlite(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA cache_size=-65536")
-    conn.execute("PRAGMA mmap_size=268435456")
+    # map up to 2 GiB (this SQLite build's maximum): reads of a large database skip a read()
+    # call and a copy per page (the search benchmark's chain class ran 1.9x faster at 2.9 GB)
+    conn.execute("PRAGMA mmap_size=2147418112")
     return conn
 
 

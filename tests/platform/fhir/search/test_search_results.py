@@ -894,3 +894,34 @@ def test_updated_resources_match_new_values_only(fhir: httpx.Client) -> None:
     again = fhir.put(f"/Patient/{person['id']}", json={**changed, "gender": "other"})
     assert again.status_code == 201
     assert found(fhir, "/Patient", marker, {"gender": "other"}) == {person["id"]}
+
+
+def test_include_volume_is_capped_with_a_warning(fhir: httpx.Client) -> None:
+    marker = new_marker()
+    person = create(fhir, patient("Mange"), marker)
+    cap = 1000
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "request": {"method": "POST", "url": "Observation"},
+                "resource": observation(subject={"reference": f"Patient/{person['id']}"}),
+            }
+            for _ in range(cap + 5)
+        ],
+    }
+    assert fhir.post("", json=bundle).status_code == 200
+    page = search(
+        fhir, "/Patient", {"_id": person["id"], "_revinclude": "Observation:subject"}, marker
+    )
+    assert match_ids(page) == [person["id"]]
+    assert len(included(page)) == cap  # never more, and never silently fewer
+    assert any("_include/_revinclude" in issue.get("diagnostics", "") for issue in warnings(page))
+    below = search(
+        fhir,
+        "/Observation",
+        {"subject": f"Patient/{person['id']}", "_count": "3", "_include": "Observation:subject"},
+    )
+    assert len(match_ids(below)) == 3 and len(included(below)) == 1
+    assert not warnings(below)
