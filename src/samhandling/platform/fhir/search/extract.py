@@ -56,13 +56,14 @@ def _composite(
     param: SearchParam, roots: list, rows: dict[str, set[tuple]], local_bases: Collection[str]
 ) -> None:
     for grp, root in enumerate(roots):
-        for component in param.components:
-            values = component.evaluate([root])
-            if values:
-                _add(
-                    component.type, component.pid, grp, values, param, rows, local_bases,
-                    component.types,
-                )  # fmt: skip
+        parts = [component.evaluate([root]) for component in param.components]
+        if not all(parts):  # a composite value needs every component: this root never matches
+            continue
+        for component, values in zip(param.components, parts, strict=True):
+            _add(
+                component.type, component.pid, grp, values, param, rows, local_bases,
+                component.types,
+            )  # fmt: skip
 
 
 def _add(

@@ -120,12 +120,16 @@ class SQLiteTransaction:
             f" VALUES (?, ?, ?, ?, '{method}', ?)"
         )
         rows = []
+        index_rows: dict[str, list[tuple]] = {}
         for r, index in zip(resources, indexes, strict=True):
             row = (r.type, r.id, r.version, to_micros(r.last_updated), r.content)
             rows.append(row)
             rid = self._conn.execute(insert, row).fetchone()[0]
-            _write_index(self._conn, rid, index, replace=False)
+            for table, found in index.items():
+                index_rows.setdefault(table, []).extend((rid, *values) for values in found)
         self._conn.executemany(history, rows)
+        for table, found in index_rows.items():  # one call per table for the whole Bundle
+            self._conn.executemany(sqlite_insert(table), found)
 
     async def replace(
         self,
