@@ -103,6 +103,11 @@ async def _step(engine: FhirEngine, settle: float) -> bool:
     """One batch of the oldest unfinished job; False when there is nothing to do."""
     backend = engine.store.backend
     lock = " FOR UPDATE" if backend == POSTGRESQL else ""
+    waiting = await engine.store.fetch(  # a plain read first: most polls find nothing to do
+        "SELECT 1 FROM reindex_job WHERE status IN ('pending', 'running') LIMIT 1", []
+    )
+    if not waiting:
+        return False
     async with engine.store.transaction() as tx:
         rows = await tx.fetch(
             "SELECT id, resource_types, status, last_rid, max_rid, created, processed"

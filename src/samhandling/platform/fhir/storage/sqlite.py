@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from samhandling.platform.fhir.storage.history_sql import history_sql
 from samhandling.platform.fhir.storage.index_sql import SQLITE_DELETES, sqlite_insert
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+WRITE_LOCK_TIMEOUT = 30.0  # seconds a writer waits for another process's write transaction
 
 
 def to_micros(moment: datetime) -> int:
@@ -179,6 +181,7 @@ class SQLiteStore:
         writer = connect_sqlite(path)
         if migrate:
             migrate_sqlite(writer)
+        writer.execute("PRAGMA busy_timeout=0")  # see _begin: wait without blocking the loop
         return cls(connect_sqlite(path), writer)
 
     async def read(self, type: str, id: str) -> ResourceVersion | None:
@@ -198,13 +201,32 @@ class SQLiteStore:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SQLiteTransaction]:
         async with self._write_lock:
-            self._writer.execute("BEGIN IMMEDIATE")
+            await self._begin()
             try:
                 yield SQLiteTransaction(self._writer)
             except BaseException:
                 self._writer.execute("ROLLBACK")
                 raise
             self._writer.execute("COMMIT")
+
+    async def _begin(self) -> None:
+        """``BEGIN IMMEDIATE`` without blocking the event loop while another process writes.
+
+        The writer has no busy timeout: when another worker process holds the write lock,
+        this waits with ``asyncio.sleep`` (0.5 ms doubling to 5 ms) and tries again, so the
+        process keeps serving reads meanwhile. Gives up after `WRITE_LOCK_TIMEOUT` seconds.
+        """
+        delay = 0.0005
+        deadline = time.monotonic() + WRITE_LOCK_TIMEOUT
+        while True:
+            try:
+                self._writer.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.005)
 
     async def close(self) -> None:
         self._reader.close()
