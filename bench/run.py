@@ -132,6 +132,24 @@ def source_version() -> dict[str, Any]:
     return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted_src_changes": changed}
 
 
+def print_header(machine: dict[str, Any], source: dict[str, Any]) -> None:
+    """Print the command, the machine and the server code a benchmark runs."""
+    print(f"command: {command_line()}")
+    print(
+        f"machine: {machine['nproc']} CPUs ({machine['cpu_model']}), {machine['memory']}, "
+        f"Linux {machine['kernel']}, Python {machine['python']}, SQLite {machine['sqlite']}, "
+        f"{machine['wrk']}"
+    )
+    print(code_line(source))
+
+
+def code_line(source: dict[str, Any]) -> str:
+    """``server code: commit abc1234`` (plus a note of uncommitted changes under src/)."""
+    dirty = source["uncommitted_src_changes"]
+    extra = f" plus uncommitted changes in {len(dirty)} file(s) under src/" if dirty else ""
+    return f"server code: commit {source['commit']}{extra}"
+
+
 def command_line() -> str:
     argv = [os.path.relpath(sys.argv[0]), *sys.argv[1:]]
     return "python " + " ".join(shlex.quote(arg) for arg in argv)
@@ -1231,15 +1249,7 @@ def main(argv: list[str] | None = None) -> int:
     machine = machine_info()
     source = source_version()
     started = time.perf_counter()
-    print(f"command: {command_line()}")
-    print(
-        f"machine: {machine['nproc']} CPUs ({machine['cpu_model']}), {machine['memory']}, "
-        f"Linux {machine['kernel']}, Python {machine['python']}, SQLite {machine['sqlite']}, "
-        f"{machine['wrk']}"
-    )
-    dirty = source["uncommitted_src_changes"]
-    extra = f" plus uncommitted changes in {len(dirty)} file(s) under src/" if dirty else ""
-    print(f"server code: commit {source['commit']}{extra}")
+    print_header(machine, source)
     cache = BundleCache(args.seed, args.bundle_resources)
 
     series_list: list[Series] = []
@@ -1299,7 +1309,7 @@ def main(argv: list[str] | None = None) -> int:
     flagged = [(s, r) for s in series_list for r in s.runs if r.flagged]
     for s, r in flagged:
         print(f"FLAGGED {s.backend} {s.workload}: {'; '.join(r.flagged)}")
-    print(f"server code: commit {source['commit']}{extra}")
+    print(code_line(source))
     print(f"\nresults: {os.path.relpath(out)}  ({elapsed / 60:.1f} min)")
     return 1 if flagged else 0
 

@@ -1010,15 +1010,7 @@ def main(argv: list[str] | None = None) -> int:
     machine = bench.machine_info()
     source = bench.source_version()
     started = time.perf_counter()
-    print(f"command: {bench.command_line()}")
-    print(
-        f"machine: {machine['nproc']} CPUs ({machine['cpu_model']}), {machine['memory']}, "
-        f"Linux {machine['kernel']}, Python {machine['python']}, SQLite {machine['sqlite']}, "
-        f"{machine['wrk']}"
-    )
-    dirty = source["uncommitted_src_changes"]
-    extra = f" plus uncommitted changes in {len(dirty)} file(s) under src/" if dirty else ""
-    print(f"server code: commit {source['commit']}{extra}")
+    bench.print_header(machine, source)
     cache = bench.BundleCache(args.seed, args.resources_per_patient)
 
     infos = []
@@ -1090,7 +1082,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"NO RESPONSES {i['backend']} {i['patients']} {s.workload}: a run ended before any")
     for backend, patients, cls in failed_checks:
         print(f"CHECK FAILED {backend} {patients} {cls} (see the check table above)")
-    print(f"server code: commit {source['commit']}{extra}")
+    print(bench.code_line(source))
     print(f"\nresults: {os.path.relpath(out)}  ({elapsed / 60:.1f} min)")
     if args.check:
         return 1 if failed_checks else 0
