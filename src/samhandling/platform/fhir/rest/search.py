@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 import orjson
 
-from samhandling.platform.fhir.content import dumps, loads
+from samhandling.platform.fhir.content import loads
 from samhandling.platform.fhir.definitions import is_resource_type, patient_compartment
 from samhandling.platform.fhir.elements import select_elements, summarize
 from samhandling.platform.fhir.engine import FhirEngine
@@ -126,7 +126,3 @@ def _url(url: str, used: list[tuple[str, str]], cursor: str | None = None) -> st
         items.append(("_cursor", cursor))
     return f"{url}?{urlencode(items)}" if items else url
 
-
-def searchset_bytes(bundle: dict) -> bytes:
-    """The Bundle as JSON bytes."""
-    return dumps(bundle)

@@ -16,7 +16,6 @@ from typing import Any, Protocol
 
 import orjson
 
-from samhandling.platform.fhir.errors import FhirError
 from samhandling.platform.fhir.search.params import TABLE_OF_TYPE, SearchParam
 from samhandling.platform.fhir.search.query import Include, SearchRequest, invalid
 from samhandling.platform.fhir.search.sql import (
@@ -463,5 +462,3 @@ def _decode_cursor(cursor: str | None, keys: int) -> tuple[str, list | None]:
                       "_cursor")  # fmt: skip
     return ("next" if payload[0] == "n" else "previous"), payload[1:]
 
-
-__all__ = ["FhirError", "Row", "SearchExecutor", "SearchPage"]

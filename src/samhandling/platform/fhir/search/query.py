@@ -35,7 +35,6 @@ MODIFIERS: dict[str, frozenset[str]] = {
     "uri": frozenset({"above", "below"}),
     "composite": frozenset(),
 }
-DECLARED_UNSUPPORTED = frozenset({"in", "not-in", "above", "below", "iterate", "type"})
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 PREFIXED_TYPES = frozenset({"date", "number", "quantity"})
 
@@ -231,7 +230,7 @@ class _Parser:
             if modifier == "of-type" and "of-type" not in param.derived:
                 raise invalid(f"{name}: :of-type applies to Identifier parameters only", name)
             if modifier not in allowed and not is_type_modifier:
-                if modifier in DECLARED_UNSUPPORTED or modifier in _ALL_MODIFIERS:
+                if modifier in _R4_MODIFIERS:  # e.g. :in before the terminology service
                     raise FhirError.of(
                         400,
                         "not-supported",
@@ -296,7 +295,7 @@ class _Parser:
         return Has(source, reference, inner, resource_type)
 
 
-_ALL_MODIFIERS = frozenset(
+_R4_MODIFIERS = frozenset(
     {"missing", "exact", "contains", "not", "text", "in", "not-in", "below", "above",
      "type", "identifier", "ofType", "of-type", "iterate"}
 )  # fmt: skip
