@@ -3,7 +3,7 @@
 Every criterion becomes a `Predicate` on the resource row ``r``: a correlated ``check``
 (``EXISTS (... a.rid = r.rid ...)``) and, when the criterion can produce its matches on its
 own, a ``drive`` form (``r.rid IN (SELECT a.rid ...)``) and a ``join`` form (the index table
-itself, scanned in rid order). The query planner in `samhandling.platform.fhir.search.engine`
+itself, scanned in rid order). The executor (`samhandling.platform.fhir.search.executor`)
 lets the most selective predicate drive and checks the others per candidate row, so a query
 never materialises the matches of an unselective criterion.
 
