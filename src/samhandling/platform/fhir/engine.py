@@ -218,12 +218,20 @@ class FhirEngine:
         """Create unless a resource matches ``criteria`` (If-None-Exist): 0 -> create, 1 ->
         that resource (``created`` False), more -> 412."""
         body = self.prepare_create(type, resource)
+        existing = await self.existing_match(type, criteria, tx)
+        if existing is not None:
+            return WriteResult(existing, created=False)
+        return await self.create(type, body, tx)
+
+    async def existing_match(
+        self, type: str, criteria: list[tuple[str, str]], tx: StoreTransaction
+    ) -> ResourceVersion | None:
+        """If-None-Exist: the one resource matching ``criteria``; None when none does, 412
+        when several do."""
         found = await self.matching(type, criteria, tx, 2)
         if len(found) > 1:
             raise _several("If-None-Exist", type, criteria)
-        if found:
-            return WriteResult(await self.read(type, found[0], tx), created=False)
-        return await self.create(type, body, tx)
+        return await self.read(type, found[0], tx) if found else None
 
     async def conditional_target(
         self, method: str, type: str, criteria: list[tuple[str, str]], tx: StoreTransaction

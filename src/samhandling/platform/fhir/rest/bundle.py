@@ -11,7 +11,7 @@ import base64
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 import orjson
@@ -33,9 +33,10 @@ from samhandling.platform.fhir.rest.http import parse_etag
 from samhandling.platform.fhir.rest.interactions import (
     Interaction,
     Result,
-    Target,
+    criteria_of,
     execute,
     parse_target,
+    resolve_conditional,
     write_result,
 )
 from samhandling.platform.fhir.storage import StoreTransaction
@@ -57,7 +58,7 @@ class Entry:
     full_url: str | None
     new_id: str | None = None  # pre-assigned id of a POST inside a transaction
     result: Result | None = None  # decided while resolving conditions (e.g. it exists)
-    more_ids: tuple[str, ...] = ()  # further resources a conditional DELETE removes
+    more: tuple[Interaction, ...] = ()  # further deletions a conditional DELETE stands for
 
 
 async def process_bundle(engine: FhirEngine, bundle: object, base: str, prefer_return: str) -> dict:
@@ -115,8 +116,8 @@ async def _transaction(engine: FhirEngine, entries: list[Entry]) -> list[Result]
         for entry in entries:
             if entry.interaction.method == "DELETE" and entry.result is None:
                 with _in_entry(entry):
-                    for id in entry.more_ids:
-                        await engine.delete(entry.interaction.target.type, id, tx=tx)  # type: ignore[arg-type]
+                    for extra in entry.more:
+                        await execute(engine, extra, tx)
                     results[entry.index] = await execute(engine, entry.interaction, tx)
         if creates:
             written = await engine.create_many(new_resources, tx)  # type: ignore[arg-type]
@@ -136,47 +137,20 @@ async def _resolve_condition(engine: FhirEngine, entry: Entry, tx: StoreTransact
     method, target = interaction.method, interaction.target
     if method == "POST" and interaction.if_none_exist is not None:
         criteria = parse_qsl(interaction.if_none_exist, keep_blank_values=True)
-        found = await engine.matching(target.type, criteria, tx, 2)  # type: ignore[arg-type]
-        if len(found) > 1:
-            raise FhirError.of(
-                412,
-                "multiple-matches",
-                f"ifNoneExist {interaction.if_none_exist!r} matches more than one resource",
-            )
-        if found:
-            existing = await engine.read(target.type, found[0], tx)  # type: ignore[arg-type]
+        existing = await engine.existing_match(target.type, criteria, tx)  # type: ignore[arg-type]
+        if existing is not None:
             entry.new_id = existing.id
             entry.result = Result(200, existing, existing.content)
         return
     if method not in ("PUT", "PATCH", "DELETE") or target.id is not None:
         return
-    criteria = [(k, v) for k, v in interaction.params.multi_items() if k != "_format"]
-    if not criteria:
+    if not criteria_of(interaction.params):
         return
-    found = await engine.conditional_target(method, target.type, criteria, tx)  # type: ignore[arg-type]
-    if method == "DELETE":
-        if not found:
-            entry.result = Result(204)
-            return
-        entry.more_ids = tuple(found[1:])
-        id = found[0]
-    elif method == "PATCH":
-        if not found:
-            raise FhirError.of(404, "not-found", f"no {target.type} matches the criteria")
-        id = found[0]
-    else:
-        body = interaction.body
-        body_id = body.get("id") if isinstance(body, dict) else None
-        if found and body_id is not None and body_id != found[0]:
-            raise FhirError.of(
-                400, "invalid", f"the resource id {body_id!r} is not the matching {found[0]!r}"
-            )
-        id = found[0] if found else (body_id if isinstance(body_id, str) else new_id())
-        if isinstance(body, dict):
-            interaction = replace(interaction, body={**body, "id": id})
-    entry.interaction = replace(
-        interaction, target=Target(type=target.type, id=id), params=QueryParams()
-    )
+    plain = await resolve_conditional(engine, interaction, tx)
+    if not plain:  # a conditional DELETE that matched nothing
+        entry.result = Result(204)
+        return
+    entry.interaction, entry.more = plain[0], tuple(plain[1:])
 
 
 async def _resolve_conditional_references(

@@ -6,7 +6,7 @@ an `Interaction` and call `execute`, so single requests and Bundle entries behav
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from http import HTTPStatus
 from urllib.parse import parse_qsl
@@ -166,7 +166,7 @@ async def execute(
             return await _conditional_create(engine, interaction, tx)
         if method == "POST":
             return write_result(interaction, await engine.create(target.type, interaction.body, tx))
-        if method in ("PUT", "PATCH", "DELETE") and _criteria(interaction.params):
+        if method in ("PUT", "PATCH", "DELETE") and criteria_of(interaction.params):
             return await _conditional(engine, interaction, tx)
         raise _method_not_allowed(method, target)
     if method in ("GET", "HEAD"):
@@ -192,7 +192,8 @@ async def execute(
     raise _method_not_allowed(method, target)
 
 
-def _criteria(params: QueryParams) -> list[tuple[str, str]]:
+def criteria_of(params: QueryParams) -> list[tuple[str, str]]:
+    """The search criteria of a conditional interaction (format parameters left out)."""
     return [(k, v) for k, v in params.multi_items() if k not in ("_format", "_pretty")]
 
 
@@ -216,50 +217,49 @@ async def _conditional_create(
     return Result(200, version, body)
 
 
+async def resolve_conditional(
+    engine: FhirEngine, interaction: Interaction, tx: StoreTransaction
+) -> list[Interaction]:
+    """The plain interactions a conditional PUT, PATCH or DELETE stands for, inside ``tx``.
+
+    DELETE: one per match (none when nothing matches). PATCH: the one match (404 when
+    nothing matches). PUT: the match, or a create with the body's id or a new one.
+    """
+    method, type_ = interaction.method, interaction.target.type
+    assert type_ is not None
+    found = await engine.conditional_target(method, type_, criteria_of(interaction.params), tx)
+    if method == "PATCH" and not found:
+        raise FhirError.of(404, "not-found", f"no {type_} matches the criteria")
+    if method == "PUT":
+        body = interaction.body
+        body_id = body.get("id") if isinstance(body, dict) else None
+        if found and body_id is not None and body_id != found[0]:
+            raise FhirError.of(
+                400,
+                "invalid",
+                f"the body's id {body_id!r} is not the id of the matching {type_} ({found[0]})",
+                f"{type_}.id",
+            )
+        id = found[0] if found else (body_id if isinstance(body_id, str) else new_id())
+        if isinstance(body, dict):
+            interaction = replace(interaction, body={**body, "id": id})
+        found = [id]
+    return [
+        replace(interaction, target=Target(type=type_, id=id), params=QueryParams())
+        for id in found
+    ]
+
+
 async def _conditional(
     engine: FhirEngine, interaction: Interaction, tx: StoreTransaction | None
 ) -> Result:
     """Conditional update, patch or delete: the criteria pick the resource(s)."""
-    method, type_ = interaction.method, interaction.target.type
-    assert type_ is not None
     async with engine.transaction(tx) as t:
-        found = await engine.conditional_target(method, type_, _criteria(interaction.params), t)
-        if method == "DELETE":
-            deleted = None
-            for id in found:
-                deleted = await engine.delete(type_, id, interaction.preconditions, t)
-            return Result(204, deleted.resource if deleted and len(found) == 1 else None)
-        if method == "PATCH":
-            if not found:
-                raise FhirError.of(404, "not-found", f"no {type_} matches the criteria")
-            patched = await engine.patch(
-                type_,
-                found[0],
-                interaction.body,
-                interaction.patch_format or "",
-                interaction.preconditions,
-                t,
-            )
-            return write_result(interaction, patched)
-        body = interaction.body
-        body_id = body.get("id") if isinstance(body, dict) else None
-        if found:
-            if body_id is not None and body_id != found[0]:
-                raise FhirError.of(
-                    400,
-                    "invalid",
-                    f"the body's id {body_id!r} is not the id of the matching {type_} ({found[0]})",
-                    f"{type_}.id",
-                )
-            id = found[0]
-        elif isinstance(body_id, str):
-            id = body_id
-        else:
-            id = new_id()
-        if isinstance(body, dict):
-            body = {**body, "id": id}
-        written = await engine.update(type_, id, body, interaction.preconditions, t)
-        return write_result(interaction, written)
+        plain = await resolve_conditional(engine, interaction, t)
+        results = [await execute(engine, one, t) for one in plain]
+    if len(results) == 1:
+        return results[0]
+    return Result(204)  # a conditional DELETE of none or several resources
 
 
 async def search(
