@@ -20,6 +20,20 @@ class DateTimeFormatError(ValueError):
     """A value that is not a valid FHIR date, dateTime or instant."""
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_micros(moment: datetime) -> int:
+    """A timezone-aware datetime as integer microseconds since the Unix epoch."""
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(micros: int) -> datetime:
+    """Integer microseconds since the Unix epoch as a UTC datetime."""
+    return datetime.fromtimestamp(micros // 1_000_000, UTC).replace(microsecond=micros % 1_000_000)
+
+
 def format_instant(moment: datetime) -> str:
     """A UTC instant in FHIR form with microseconds, e.g. ``2026-11-22T01:43:43.123456Z``."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

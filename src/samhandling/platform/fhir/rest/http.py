@@ -124,28 +124,23 @@ def not_modified(headers: Mapping[str, str], current: ResourceVersion) -> bool:
 
 def prefer_return(headers: Mapping[str, str]) -> str:
     """``Prefer: return=...``: minimal, representation (default) or OperationOutcome."""
-    prefer = headers.get("prefer")
-    if prefer:
-        for token in prefer.split(","):
-            key, _, value = token.strip().partition("=")
-            if key.strip() == "return" and value.strip() in (
-                "minimal",
-                "representation",
-                "OperationOutcome",
-            ):
-                return value.strip()
-    return "representation"
+    return _prefer(headers, "return", ("representation", "minimal", "OperationOutcome"))
 
 
 def prefer_handling(headers: Mapping[str, str]) -> str:
     """``Prefer: handling=strict|lenient`` (lenient when absent)."""
+    return _prefer(headers, "handling", ("lenient", "strict"))
+
+
+def _prefer(headers: Mapping[str, str], preference: str, allowed: tuple[str, ...]) -> str:
+    """The value of one ``Prefer`` preference, or the first allowed value (the default)."""
     prefer = headers.get("prefer")
     if prefer:
         for token in prefer.split(","):
             key, _, value = token.strip().partition("=")
-            if key.strip() == "handling" and value.strip() in ("strict", "lenient"):
+            if key.strip() == preference and value.strip() in allowed:
                 return value.strip()
-    return "lenient"
+    return allowed[0]
 
 
 def version_headers(version: ResourceVersion) -> dict[str, str]:

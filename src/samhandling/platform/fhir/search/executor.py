@@ -11,11 +11,12 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 import orjson
 
+from samhandling.platform.fhir.datetimes import from_micros, to_micros
 from samhandling.platform.fhir.search.params import TABLE_OF_TYPE, SearchParam
 from samhandling.platform.fhir.search.query import Include, SearchRequest, invalid
 from samhandling.platform.fhir.search.sql import (
@@ -26,7 +27,7 @@ from samhandling.platform.fhir.search.sql import (
     join,
     numbered,
 )
-from samhandling.platform.fhir.search.values import MAX_TIME, MIN_TIME, TEXT_MAX, micros
+from samhandling.platform.fhir.search.values import MAX_TIME, MIN_TIME, TEXT_MAX
 
 MAX_INCLUDED = 1000  # included resources per page
 MAX_INCLUDE_ROUNDS = 8  # :iterate rounds
@@ -304,7 +305,7 @@ class SearchExecutor:
     def _row(self, row: Any) -> Row:
         last_updated = row[4]
         if not isinstance(last_updated, datetime):
-            last_updated = _from_micros(last_updated)
+            last_updated = from_micros(last_updated)
         return Row(row[0], row[1], row[2], row[3], last_updated, bytes(row[5]))
 
     async def _includes(
@@ -412,10 +413,6 @@ def _driver(predicates: list[Predicate]) -> Predicate | None:
     return min(candidates, key=lambda p: p.rank, default=None)
 
 
-def _from_micros(value: int) -> datetime:
-    return datetime.fromtimestamp(value // 1_000_000, UTC).replace(microsecond=value % 1_000_000)
-
-
 def _cursor(direction: str, row: Row, keys: dict[int, list]) -> str:
     return _encode(direction, [*keys.get(row.rid, []), row.rid])
 
@@ -423,7 +420,7 @@ def _cursor(direction: str, row: Row, keys: dict[int, list]) -> str:
 def _encode(direction: str, position: list) -> str:
     payload = [direction[0]]
     for value in position:
-        payload.append(micros(value) if isinstance(value, datetime) else value)
+        payload.append(to_micros(value) if isinstance(value, datetime) else value)
     return base64.urlsafe_b64encode(orjson.dumps(payload)).decode().rstrip("=")
 
 

@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from samhandling.platform.fhir.content import loads
+from samhandling.platform.fhir.datetimes import to_micros
 from samhandling.platform.fhir.search.sql import POSTGRESQL, numbered
-from samhandling.platform.fhir.search.values import micros
 
 if TYPE_CHECKING:
     from samhandling.platform.fhir.engine import FhirEngine
@@ -64,7 +64,7 @@ def _sql(backend: str, text: str) -> str:
 
 def _now(backend: str) -> object:
     moment = datetime.now(UTC)
-    return moment if backend == POSTGRESQL else micros(moment)
+    return moment if backend == POSTGRESQL else to_micros(moment)
 
 
 async def enqueue(tx: StoreTransaction, backend: str, reason: str, types: list[str]) -> None:
@@ -186,7 +186,7 @@ def _age_seconds(backend: str, created: Any) -> float:
     now = datetime.now(UTC)
     if isinstance(created, datetime):
         return (now - created).total_seconds()
-    return (micros(now) - int(created)) / 1e6
+    return (to_micros(now) - int(created)) / 1e6
 
 
 class ReindexWorker:

@@ -17,10 +17,10 @@ import itertools
 import math
 import re
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
-from samhandling.platform.fhir.datetimes import DateTimeFormatError
+from samhandling.platform.fhir.datetimes import DateTimeFormatError, from_micros, to_micros
 from samhandling.platform.fhir.search.extract import UCUM
 from samhandling.platform.fhir.search.params import TABLE_OF_TYPE, SearchParam
 from samhandling.platform.fhir.search.query import (
@@ -35,7 +35,7 @@ from samhandling.platform.fhir.search.query import (
     unescape,
 )
 from samhandling.platform.fhir.search.ucum import canonical
-from samhandling.platform.fhir.search.values import TEXT_MAX, date_range, fold, micros
+from samhandling.platform.fhir.search.values import TEXT_MAX, date_range, fold
 
 POSTGRESQL = "postgresql"
 _FIRST_MICROS = -62_135_596_800_000_000  # 0001-01-01T00:00:00Z
@@ -126,8 +126,7 @@ class SqlBuilder:
         """A microsecond instant as the backend stores ``last_updated`` (clamped to years
         1-9999, which is all PostgreSQL and Python can represent)."""
         if self.backend == POSTGRESQL:
-            value = min(max(value, _FIRST_MICROS), _LAST_MICROS)
-            return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=value)
+            return from_micros(min(max(value, _FIRST_MICROS), _LAST_MICROS))
         return value
 
     # ----------------------------------------------------------------------------------
@@ -230,14 +229,9 @@ class SqlBuilder:
                 return Fragment(f"{name}.pid = ? AND ", (pid,)) + values
             return Fragment(f"{name}.pid = ? AND (", (pid,)) + values + ")"
 
-        check = (
-            Fragment(f"EXISTS (SELECT 1 FROM {table} {a} WHERE {a}.rid = {r}.rid AND ")
-            + where(a)
-            + ")"
-        )
+        check, drive = _correlated(r, f"{table} {a}", a, where(a))
         if negate:
             return Predicate(Fragment("NOT ") + check)
-        drive = Fragment(f"{r}.rid IN (SELECT {a}.rid FROM {table} {a} WHERE ") + where(a) + ")"
         return Predicate(check, drive, table, where("d"), rank)
 
     def _value(self, param: SearchParam, modifier: str | None, raw: str, a: str) -> Fragment:
@@ -347,7 +341,7 @@ class SqlBuilder:
         if prefix == "eb":
             return Fragment(f"{high} < ?", (arg(sl),))
         # ap: overlaps the value widened by 10% of its distance from now (at least its own span)
-        distance = abs(micros(self.now) - sl)
+        distance = abs(to_micros(self.now) - sl)
         gap = max(distance // 10, sh - sl)
         return Fragment(f"({low} <= ? AND {high} >= ?)", (arg(sh + gap), arg(sl - gap)))
 
@@ -399,10 +393,7 @@ class SqlBuilder:
             for table, name in zip(tables[1:], aliases[1:], strict=True)
         )
         where = Fragment("(") + join(alternatives, " OR ") + ")"
-        check = Fragment(f"EXISTS (SELECT 1 FROM {from_sql} WHERE {first}.rid = {r}.rid AND ") + (
-            where + ")"
-        )
-        drive = Fragment(f"{r}.rid IN (SELECT {first}.rid FROM {from_sql} WHERE ") + where + ")"
+        check, drive = _correlated(r, from_sql, first, where)
         return Predicate(check, drive, rank=3)
 
     def _chain(self, chain: Chain, r: str) -> Predicate:
@@ -416,14 +407,7 @@ class SqlBuilder:
         where = (
             Fragment(f"{a}.pid = ? AND (", (chain.param.pid,)) + join(alternatives, " OR ") + ")"
         )
-        check = (
-            Fragment(f"EXISTS (SELECT 1 FROM search_reference {a} WHERE {a}.rid = {r}.rid AND ")
-            + where
-            + ")"
-        )
-        drive = Fragment(f"{r}.rid IN (SELECT {a}.rid FROM search_reference {a} WHERE ") + (
-            where + ")"
-        )
+        check, drive = _correlated(r, f"search_reference {a}", a, where)
         return Predicate(check, drive, rank=2)
 
     def _has(self, has: Has, r: str) -> Predicate:
@@ -451,15 +435,16 @@ class SqlBuilder:
         def where(name: str) -> Fragment:
             return Fragment(where_sql.replace("{a}", name), args)
 
-        check = (
-            Fragment(f"EXISTS (SELECT 1 FROM search_reference {a} WHERE {a}.rid = {r}.rid AND ")
-            + where(a)
-            + ")"
-        )
-        drive = Fragment(f"{r}.rid IN (SELECT {a}.rid FROM search_reference {a} WHERE ") + (
-            where(a) + ")"
-        )
+        check, drive = _correlated(r, f"search_reference {a}", a, where(a))
         return Predicate(check, drive, "search_reference", where("d"), rank=1)
+
+
+def _correlated(r: str, source: str, a: str, where: Fragment) -> tuple[Fragment, Fragment]:
+    """Rows of ``source`` (alias ``a`` leads it) meeting ``where``, as the two forms of a
+    predicate: ``EXISTS (...)`` for the row ``r``, and ``r.rid IN (...)``."""
+    check = Fragment(f"EXISTS (SELECT 1 FROM {source} WHERE {a}.rid = {r}.rid AND ") + where + ")"
+    drive = Fragment(f"{r}.rid IN (SELECT {a}.rid FROM {source} WHERE ") + where + ")"
+    return check, drive
 
 
 def _by_id(r: str, types: tuple[str, ...], condition: str, args: tuple) -> Fragment:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import unicodedata
-from datetime import UTC, datetime
 
-from samhandling.platform.fhir.datetimes import DateTimeFormatError, parse_range
+from samhandling.platform.fhir.datetimes import DateTimeFormatError, parse_range, to_micros
 
 MIN_TIME = -(2**62)  # microseconds: an open start (a Period without start)
 MAX_TIME = 2**62  # an open end
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TEXT_MAX = "\U0010ffff"  # sorts after every other character, in UTF-8 byte order too
 
 
@@ -21,19 +19,13 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
-def micros(moment: datetime) -> int:
-    """Microseconds since the Unix epoch."""
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
 def date_range(value: str) -> tuple[int, int]:
     """The inclusive [low, high] microsecond range a date/dateTime/instant value covers.
 
     Raises DateTimeFormatError for values that are not FHIR dates.
     """
     start, end = parse_range(value)
-    return micros(start), micros(end) - 1
+    return to_micros(start), to_micros(end) - 1
 
 
 def try_date_range(value: object) -> tuple[int, int] | None:

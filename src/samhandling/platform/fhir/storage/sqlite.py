@@ -13,11 +13,11 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from samhandling.infrastructure.database import SQLITE, connect_sqlite, migrate_sqlite
+from samhandling.platform.fhir.datetimes import from_micros, to_micros
 from samhandling.platform.fhir.storage.base import (
     NO_INDEX,
     ConcurrentWriteError,
@@ -29,19 +29,7 @@ from samhandling.platform.fhir.storage.base import (
 from samhandling.platform.fhir.storage.history_sql import history_sql
 from samhandling.platform.fhir.storage.index_sql import SQLITE_DELETES, sqlite_insert
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 WRITE_LOCK_TIMEOUT = 30.0  # seconds a writer waits for another process's write transaction
-
-
-def to_micros(moment: datetime) -> int:
-    """A timezone-aware datetime as integer microseconds since the epoch."""
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def from_micros(micros: int) -> datetime:
-    """Integer microseconds since the epoch as a UTC datetime."""
-    return datetime.fromtimestamp(micros // 1_000_000, UTC).replace(microsecond=micros % 1_000_000)
 
 
 def _version(row: tuple) -> ResourceVersion:
@@ -73,13 +61,21 @@ _REPLACE_CURRENT = (
 )
 
 
-def _write_index(conn: sqlite3.Connection, rid: int, index: IndexRows, replace: bool) -> None:
+def _write_index(
+    conn: sqlite3.Connection, items: list[tuple[int, IndexRows]], replace: bool
+) -> None:
+    """Store the index rows of resources by rid (first removing their old rows when
+    ``replace``), with one ``executemany`` per table for all of them."""
     if replace:
         for delete in SQLITE_DELETES:
-            conn.execute(delete, (rid,))
-    for table, rows in index.items():
+            conn.executemany(delete, [(rid,) for rid, _ in items])
+    by_table: dict[str, list[tuple]] = {}
+    for rid, index in items:
+        for table, rows in index.items():
+            by_table.setdefault(table, []).extend((rid, *row) for row in rows)
+    for table, rows in by_table.items():
         if rows:
-            conn.executemany(sqlite_insert(table), [(rid, *row) for row in rows])
+            conn.executemany(sqlite_insert(table), rows)
 
 
 class SQLiteTransaction:
@@ -107,7 +103,7 @@ class SQLiteTransaction:
         if row is None:
             return False
         self._conn.execute(_INSERT_HISTORY, (r.type, r.id, r.version, micros, method, r.content))
-        _write_index(self._conn, row[0], index, replace=False)
+        _write_index(self._conn, [(row[0], index)], replace=False)
         return True
 
     async def insert_many_new(
@@ -122,16 +118,13 @@ class SQLiteTransaction:
             f" VALUES (?, ?, ?, ?, '{method}', ?)"
         )
         rows = []
-        index_rows: dict[str, list[tuple]] = {}
+        items: list[tuple[int, IndexRows]] = []
         for r, index in zip(resources, indexes, strict=True):
             row = (r.type, r.id, r.version, to_micros(r.last_updated), r.content)
             rows.append(row)
-            rid = self._conn.execute(insert, row).fetchone()[0]
-            for table, found in index.items():
-                index_rows.setdefault(table, []).extend((rid, *values) for values in found)
+            items.append((self._conn.execute(insert, row).fetchone()[0], index))
         self._conn.executemany(history, rows)
-        for table, found in index_rows.items():  # one call per table for the whole Bundle
-            self._conn.executemany(sqlite_insert(table), found)
+        _write_index(self._conn, items, replace=False)
 
     async def replace(
         self,
@@ -149,11 +142,10 @@ class SQLiteTransaction:
         if row is None:
             raise ConcurrentWriteError(f"{r.type}/{r.id} changed under a held write lock")
         self._conn.execute(_INSERT_HISTORY, (r.type, r.id, r.version, micros, method, r.content))
-        _write_index(self._conn, row[0], index, replace=True)
+        _write_index(self._conn, [(row[0], index)], replace=True)
 
     async def reindex(self, items: list[tuple[int, IndexRows]]) -> None:
-        for rid, index in items:
-            _write_index(self._conn, rid, index, replace=True)
+        _write_index(self._conn, items, replace=True)
 
     async def history(self, query: HistoryQuery) -> list[HistoryRow]:
         return _history(self._conn, query)
