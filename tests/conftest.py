@@ -9,6 +9,7 @@ makes a missing or unreachable PostgreSQL an error.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -24,6 +25,14 @@ import asyncpg
 import httpx
 import pytest
 
+from samhandling.services.trust.tokentool import DpopAuth, TokenClient
+
+# one platform secret for every server and command the tests start (it encrypts the token
+# signing keys, so processes sharing a database must share it, as in production)
+TEST_ENV = {
+    **os.environ,
+    "SAMHANDLING_SECRET_KEY": "dGVzdHMtb25seS1wbGF0Zm9ybS1zZWNyZXQtMzItYnl0ZXMh",
+}
 POSTGRES_URL_ENV = "SAMHANDLING_TEST_POSTGRES_URL"
 REQUIRE_POSTGRES_ENV = "SAMHANDLING_REQUIRE_POSTGRES"
 BACKENDS = ["sqlite", "postgresql"]
@@ -37,11 +46,56 @@ class Server:
     url: str  # e.g. http://127.0.0.1:PORT
     database_url: str
     process: subprocess.Popen
+    data_dir: Path
 
     @property
     def fhir(self) -> str:
         """The FHIR base URL."""
         return f"{self.url}/fhir"
+
+    @property
+    def auth(self) -> DpopAuth:
+        """DPoP authentication with a system token (read and write on the FHIR API) from a
+        client registered for the tests with the CLI; the token is renewed before it expires."""
+        found = _AUTH.get(self.url)
+        if found is None:
+            config = register_client(self)
+            client = TokenClient(self.url, config["client_id"], config["jwk"])
+            scope = "samhandling:fhir/read samhandling:fhir/write"
+            found = DpopAuth(
+                client.client_credentials(scope),
+                client.dpop,
+                renew=lambda: client.client_credentials(scope),
+            )
+            _AUTH[self.url] = found
+        return found
+
+
+_AUTH: dict[str, DpopAuth] = {}
+TEST_ORGNR = "912159523"  # HelseID's example parent organisation (valid check digit)
+
+
+def samhandling_cli(server: Server, *args: str) -> str:
+    """Run the ``samhandling`` command against a server's database; returns its stdout."""
+    done = subprocess.run(
+        [sys.executable, "-m", "samhandling", *args, "--data-dir", str(server.data_dir),
+         "--database-url", server.database_url],
+        capture_output=True, text=True, timeout=60,
+        env={**TEST_ENV, "SAMHANDLING_PUBLIC_URL": server.url},
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"samhandling {' '.join(args)} failed: {done.stderr}")
+    return done.stdout
+
+
+def register_client(server: Server, *options: str) -> dict:
+    """Register a client with ``samhandling client create --json``; returns its configuration."""
+    if not options:
+        options = ("--scope", "samhandling:fhir/read", "--scope", "samhandling:fhir/write",
+                   "--orgnr", TEST_ORGNR)  # fmt: skip
+    return json.loads(
+        samhandling_cli(server, "client", "create", "--name", "tests", "--json", *options)
+    )
 
 
 def free_port() -> int:
@@ -54,7 +108,8 @@ def free_port() -> int:
 def start_server(
     database_url: str, data_dir: Path, backend: str, *extra: str, env: dict | None = None
 ) -> Server:
-    """Start ``samhandling serve`` and wait until it answers."""
+    """Start ``samhandling serve`` and wait until it answers (with the tests' platform secret,
+    so servers and commands on one database can all read its signing keys)."""
     port = free_port()
     command = [
         sys.executable, "-m", "samhandling", "serve",
@@ -63,7 +118,7 @@ def start_server(
     ]  # fmt: skip
     log = open(data_dir / f"server-{port}.log", "w")  # noqa: SIM115 - lives as long as the process
     process = subprocess.Popen(
-        command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        command, stdout=log, stderr=subprocess.STDOUT, env={**TEST_ENV, **(env or {})}
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -72,7 +127,7 @@ def start_server(
             raise RuntimeError(f"server exited: {(data_dir / f'server-{port}.log').read_text()}")
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return Server(backend, url, database_url, process)
+                return Server(backend, url, database_url, process, data_dir)
         except httpx.TransportError:
             time.sleep(0.1)
     process.kill()
@@ -145,9 +200,12 @@ def server(
 
 @pytest.fixture()
 def fhir(server: Server) -> Iterator[httpx.Client]:
-    """An HTTP client for the FHIR base of the server."""
+    """An HTTP client for the FHIR base of the server, with a DPoP-bound system token."""
     with httpx.Client(
-        base_url=server.fhir, headers={"accept": "application/fhir+json"}, timeout=30
+        base_url=server.fhir,
+        headers={"accept": "application/fhir+json"},
+        timeout=30,
+        auth=server.auth,
     ) as client:
         yield client
 

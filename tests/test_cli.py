@@ -17,7 +17,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_migrate_creates_schema_once(tmp_path: Path) -> None:
     first = run("migrate", "--data-dir", str(tmp_path))
     assert first.returncode == 0, first.stderr
-    assert "applied 2 migration(s): 0001_resources, 0002_search" in first.stderr
+    assert "applied 3 migration(s): 0001_resources, 0002_search, 0003_trust" in first.stderr
     second = run("migrate", "--data-dir", str(tmp_path))
     assert "applied 0 migration(s)" in second.stderr
     tables = {
@@ -26,7 +26,7 @@ def test_migrate_creates_schema_once(tmp_path: Path) -> None:
             "SELECT name FROM sqlite_master"
         )
     }
-    assert {"resource", "resource_history", "schema_migration"} <= tables
+    assert {"resource", "resource_history", "schema_migration", "trust_client"} <= tables
 
 
 def test_bad_database_url_is_a_clear_error(tmp_path: Path) -> None:

@@ -14,14 +14,45 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from samhandling.infrastructure.database import DatabaseUrl
+from samhandling.infrastructure.secrets import derive, platform_secret
+from samhandling.platform.auth.dpop import DpopVerifier, Nonces
+from samhandling.platform.auth.guard import ApiGuard, ApiResource, Protected
+from samhandling.platform.auth.replay import open_replay_cache
+from samhandling.platform.auth.tokens import TokenError
 from samhandling.platform.fhir.engine import FhirEngine
+from samhandling.platform.fhir.errors import FhirError
 from samhandling.platform.fhir.rest.endpoint import FhirEndpoint
+from samhandling.platform.fhir.rest.http import error_response
 from samhandling.platform.fhir.search.reindex import ReindexWorker
 from samhandling.platform.fhir.storage import Store, open_store
+from samhandling.platform.service import Runtime, Service
+from samhandling.services import trust
 from samhandling.settings import Settings
 
 log = logging.getLogger("samhandling")
 FHIR_PREFIX = "/fhir"
+FHIR_API = ApiResource(
+    name="samhandling:fhir",
+    title="FHIR API",
+    scopes={
+        "samhandling:fhir/read": "read, search and history",
+        "samhandling:fhir/write": "create, update, patch, delete, batch and transaction",
+    },
+)
+SERVICES: tuple[Service, ...] = (trust.SERVICE,)
+_READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def api_resources() -> list[ApiResource]:
+    """Every API resource tokens can be issued for."""
+    return [FHIR_API, *(r for service in SERVICES for r in service.api_resources)]
+
+
+def fhir_scope(method: str, path: str) -> str:
+    """The scope a FHIR request needs: read for GET/HEAD and POST _search, write otherwise."""
+    if method in _READ_METHODS or (method == "POST" and path.endswith("/_search")):
+        return "samhandling:fhir/read"
+    return "samhandling:fhir/write"
 
 
 def software_version() -> str:
@@ -32,27 +63,49 @@ def software_version() -> str:
         return "0+unknown"
 
 
+async def start_runtime(settings: Settings, store: Store) -> Runtime:
+    """The platform over an open store: engine, secret, replay cache, DPoP checks."""
+    engine = FhirEngine(store, conditional_delete_max=settings.conditional_delete_max)
+    await engine.refresh_search_parameters()
+    secret = platform_secret(settings.secret_key, settings.data_dir)
+    replay = open_replay_cache(store, settings.effective_database_url)
+    dpop = DpopVerifier(replay, Nonces(derive(secret, "samhandling/dpop-nonce")))
+    return Runtime(settings, store, engine, secret, replay, dpop, api_resources())
+
+
 def create_app(settings: Settings | None = None, store: Store | None = None) -> PlatformApp:
     """Build the application; it opens (and migrates) its store at start-up unless given one."""
     settings = settings or Settings.from_env()
     endpoint = _LazyEndpoint(settings)
+    running: list[Runtime] = []
+    guards: list[ApiGuard] = []
+
+    def runtime() -> Runtime:
+        return running[0]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         opened = store or await open_store(
             settings.effective_database_url, pool_size=settings.pg_pool_size
         )
-        engine = FhirEngine(opened, conditional_delete_max=settings.conditional_delete_max)
-        await engine.refresh_search_parameters()
-        endpoint.bind(engine)
-        worker = ReindexWorker(engine)
+        started = await start_runtime(settings, opened)
+        running.append(started)
+        for service in SERVICES:
+            if service.start is not None:
+                await service.start(started)
+        assert started.tokens is not None, "the trust service verifies tokens"
+        guards.append(ApiGuard(FHIR_API, fhir_scope, started.tokens, started.dpop, settings.issuer))
+        endpoint.bind(started.engine)
+        worker = ReindexWorker(started.engine)
         worker.start()
+        if settings.unprotected_api:
+            log.warning("SAMHANDLING_UNPROTECTED_API=1: the FHIR API checks no tokens")
         log.info(
-            "samhandling %s ready: FHIR API at http://%s:%s%s, %s backend (%s)",
+            "samhandling %s ready: FHIR API at %s%s, issuer %s, %s backend (%s)",
             software_version(),
-            settings.host,
-            settings.port,
+            settings.issuer,
             FHIR_PREFIX,
+            settings.issuer,
             opened.backend,
             DatabaseUrl.parse(settings.effective_database_url).redacted(),
         )
@@ -60,14 +113,29 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             yield
         finally:
             await worker.stop()
+            started.replay.close()
             if store is None:
                 await opened.close()
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    web = Starlette(routes=[Route("/health", health, methods=["GET"])], lifespan=lifespan)
-    return PlatformApp(web, endpoint, FHIR_PREFIX)
+    routes = [Route("/health", health, methods=["GET"])]
+    for service in SERVICES:
+        routes.extend(service.routes(runtime))
+    web = Starlette(routes=routes, lifespan=lifespan)
+
+    if settings.unprotected_api and settings.host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("SAMHANDLING_UNPROTECTED_API is for benchmarks on a loopback address")
+    api: ASGIApp = endpoint
+    if not settings.unprotected_api:
+        api = Protected(endpoint, lambda: guards[0], _fhir_auth_error)
+    return PlatformApp(web, api, endpoint, FHIR_PREFIX)
+
+
+def _fhir_auth_error(error: TokenError) -> Response:
+    code = {401: "login", 403: "forbidden"}.get(error.status, "invalid")
+    return error_response(FhirError.of(error.status, code, error.description))
 
 
 class PlatformApp:
@@ -75,18 +143,23 @@ class PlatformApp:
 
     FHIR requests skip Starlette's router and middleware stack (15% of a read's server time
     in the profile); the FHIR endpoint answers every error itself as an OperationOutcome.
-    Cross-cutting concerns for the API are composed around the endpoint explicitly.
+    Token protection wraps the endpoint explicitly; only ``/metadata`` is open.
     """
 
-    def __init__(self, web: Starlette, fhir: ASGIApp, prefix: str) -> None:
+    def __init__(self, web: Starlette, fhir: ASGIApp, open_fhir: ASGIApp, prefix: str) -> None:
         self.web = web
         self._fhir = fhir
+        self._open_fhir = open_fhir  # the same endpoint without protection, for /metadata
         self._prefix = prefix
         self._prefix_slash = prefix + "/"
+        self._metadata = prefix + "/metadata"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path = scope["path"]
+            if path == self._metadata:
+                await self._open_fhir(scope, receive, send)
+                return
             if path == self._prefix or path.startswith(self._prefix_slash):
                 await self._fhir(scope, receive, send)
                 return

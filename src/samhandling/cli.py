@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -33,6 +34,16 @@ DatabaseUrlOption = Annotated[
         "--database-url",
         envvar="SAMHANDLING_DATABASE_URL",
         help="postgresql://user@host:port/db for PostgreSQL; default: SQLite in --data-dir.",
+    ),
+]
+
+
+PublicUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--public-url",
+        envvar="SAMHANDLING_PUBLIC_URL",
+        help="The server's public base URL (the token issuer); default http://127.0.0.1:8080.",
     ),
 ]
 
@@ -66,17 +77,27 @@ def serve(
         bool, typer.Option("--demo", help="Load synthetic demo data before serving.")
     ] = False,
     log_level: Annotated[str, typer.Option(envvar="SAMHANDLING_LOG_LEVEL")] = "info",
+    public_url: PublicUrl = None,
 ) -> None:
-    """Start the platform (FHIR API under /fhir)."""
+    """Start the platform (FHIR API under /fhir, HelseID-style trust service under /connect)."""
     import uvicorn
 
+    from samhandling.infrastructure.secrets import platform_secret
+
     settings = _settings(
-        data_dir, database_url, host=host, port=port, workers=workers, log_level=log_level
+        data_dir,
+        database_url,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        public_url=public_url,
     )
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     asyncio.run(_migrate(settings))
+    platform_secret(settings.secret_key, settings.data_dir)  # made once, before the workers
     if demo:
         asyncio.run(_load_demo(settings))
     backend = DatabaseUrl.parse(settings.effective_database_url)
@@ -203,6 +224,285 @@ async def _reindex(settings: Settings, status: bool, everything: bool) -> None:
             )
     finally:
         await store.close()
+
+
+client_app = typer.Typer(help="Register and manage clients of the trust service (HelseID).")
+keys_app = typer.Typer(help="The trust service's token signing keys.")
+app.add_typer(client_app, name="client")
+app.add_typer(keys_app, name="keys")
+
+
+def _print_json(value: object) -> None:
+    import orjson
+
+    typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
+
+def _trust_command(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Run ``work(trust)`` on the trust service over the settings' database."""
+    from samhandling.services.trust.admin import opened
+    from samhandling.services.trust.clients import ClientError
+
+    async def run() -> Any:
+        async with opened(settings) as trust:
+            return await work(trust)
+
+    try:
+        return asyncio.run(run())
+    except ClientError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+@client_app.command("create")
+def client_create(
+    name: Annotated[str, typer.Option(help="The client's name (shown at sign-in).")],
+    scope: Annotated[
+        list[str], typer.Option(help="An API scope the client may ask for (repeatable).")
+    ],
+    orgnr: Annotated[
+        str | None, typer.Option(help="The client's organisation (multi-tenant: the supplier).")
+    ] = None,
+    child_orgnr: Annotated[
+        list[str] | None, typer.Option(help="A child organisation it may act for (repeatable).")
+    ] = None,
+    multi_tenant: Annotated[bool, typer.Option(help="A supplier acting for customers.")] = False,
+    redirect_uri: Annotated[
+        list[str] | None, typer.Option(help="For sign-in (authorization_code); repeatable.")
+    ] = None,
+    grant: Annotated[
+        list[str] | None, typer.Option(help="A grant type (default: from the other options).")
+    ] = None,
+    exchange_audience: Annotated[
+        list[str] | None, typer.Option(help="Token exchange: an audience it acts for.")
+    ] = None,
+    citizen: Annotated[bool, typer.Option(help="Citizens sign in through this client.")] = False,
+    bearer: Annotated[bool, typer.Option(help="Allow tokens without DPoP binding.")] = False,
+    alg: Annotated[str, typer.Option(help="The client key's algorithm.")] = "ES256",
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the JSON.")] = False,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    database_url: DatabaseUrlOption = None,
+    public_url: PublicUrl = None,
+) -> None:
+    """Register a client with a new key pair and print its configuration (with the private
+    key: keep it secret)."""
+    from samhandling.app import api_resources
+    from samhandling.platform.auth import claims as c
+    from samhandling.services.trust.admin import client_configuration
+    from samhandling.services.trust.clients import LOGIN_CITIZEN, LOGIN_PERSONNEL
+
+    settings = _settings(data_dir, database_url, public_url=public_url)
+    scopes = [s for value in scope for s in value.split()]
+    known = {s for r in api_resources() for s in r.scopes} | c.IDENTITY_SCOPES
+
+    async def create(trust: Any) -> dict:
+        client, jwk = await trust.clients.create(
+            name=name,
+            scopes=scopes,
+            known_scopes=known,
+            grant_types=grant,
+            redirect_uris=redirect_uri,
+            tenancy=c.TENANCY_MULTI if multi_tenant else c.TENANCY_SINGLE,
+            orgnr=orgnr,
+            child_orgnrs=child_orgnr,
+            allow_bearer=bearer,
+            login=LOGIN_CITIZEN if citizen else LOGIN_PERSONNEL,
+            exchange_audiences=exchange_audience,
+            alg=alg,
+        )
+        return client_configuration(client, jwk, settings.issuer)
+
+    configuration = _trust_command(settings, create)
+    if not as_json:
+        console.print(
+            f"registered client [bold]{configuration['client_id']}[/bold]; its configuration"
+            " follows (the jwk is the private key: store it safely)"
+        )
+    _print_json(configuration)
+
+
+@client_app.command("list")
+def client_list(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    database_url: DatabaseUrlOption = None,
+) -> None:
+    """List the registered clients."""
+    from samhandling.services.trust.admin import client_summary
+
+    async def listing(trust: Any) -> list:
+        return [client_summary(client) for client in await trust.clients.all()]
+
+    clients = _trust_command(_settings(data_dir, database_url), listing)
+    if as_json:
+        _print_json(clients)
+        return
+    for client in clients:
+        state = "enabled " if client["enabled"] else "disabled"
+        typer.echo(
+            f"{client['client_id']}  {state}  orgnr={client['orgnr'] or '-'}  "
+            f"{client['tenancy']}  {client['name']}  scopes={' '.join(client['scopes'])}"
+        )
+
+
+@client_app.command("disable")
+def client_disable(
+    client_id: str, data_dir: DataDir = DEFAULT_DATA_DIR, database_url: DatabaseUrlOption = None
+) -> None:
+    """Disable a client: it gets no new tokens (issued tokens live until they expire)."""
+    _trust_command(
+        _settings(data_dir, database_url), lambda t: t.clients.set_enabled(client_id, False)
+    )
+    typer.echo(f"disabled {client_id}")
+
+
+@client_app.command("enable")
+def client_enable(
+    client_id: str, data_dir: DataDir = DEFAULT_DATA_DIR, database_url: DatabaseUrlOption = None
+) -> None:
+    """Enable a disabled client again."""
+    _trust_command(
+        _settings(data_dir, database_url), lambda t: t.clients.set_enabled(client_id, True)
+    )
+    typer.echo(f"enabled {client_id}")
+
+
+@client_app.command("rotate-key")
+def client_rotate_key(
+    client_id: str,
+    keep_old: Annotated[
+        bool, typer.Option(help="Keep accepting the old key until the next rotation.")
+    ] = False,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    database_url: DatabaseUrlOption = None,
+) -> None:
+    """Give a client a new key pair; prints the new private JWK."""
+    jwk = _trust_command(
+        _settings(data_dir, database_url),
+        lambda t: t.clients.rotate_key(client_id, keep_old=keep_old),
+    )
+    _print_json(jwk)
+
+
+@client_app.command("delegate")
+def client_delegate(
+    parent_orgnr: Annotated[str, typer.Option(help="The organisation that delegates.")],
+    supplier_orgnr: Annotated[str, typer.Option(help="The supplier it lets act for it.")],
+    remove: Annotated[bool, typer.Option(help="Withdraw the delegation.")] = False,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    database_url: DatabaseUrlOption = None,
+) -> None:
+    """Record a delegation (as in Altinn) from an organisation to a multi-tenant supplier."""
+    _trust_command(
+        _settings(data_dir, database_url),
+        lambda t: t.clients.delegate(parent_orgnr, supplier_orgnr, not remove),
+    )
+    typer.echo(f"{'removed' if remove else 'added'} delegation {parent_orgnr} -> {supplier_orgnr}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    data_dir: DataDir = DEFAULT_DATA_DIR, database_url: DatabaseUrlOption = None
+) -> None:
+    """Make a new signing key; tokens signed by the old one stay valid until they expire."""
+    kid = _trust_command(_settings(data_dir, database_url), lambda t: t.keys.rotate())
+    typer.echo(f"new signing key {kid}")
+
+
+@keys_app.command("list")
+def keys_list(data_dir: DataDir = DEFAULT_DATA_DIR, database_url: DatabaseUrlOption = None) -> None:
+    """List the signing keys (newest first) and when the older ones retire."""
+
+    async def listing(trust: Any) -> list:
+        return await trust.store.keys()
+
+    for key in _trust_command(_settings(data_dir, database_url), listing):
+        state = "current" if key.retire_at is None else f"retires at {key.retire_at}"
+        typer.echo(f"{key.kid}  {key.alg}  created {key.created_at}  {state}")
+
+
+@app.command()
+def token(
+    person: Annotated[
+        str | None, typer.Option(help="Sign in as this person (fødselsnummer) via the test IdP.")
+    ] = None,
+    security_level: Annotated[int, typer.Option(min=3, max=4)] = 4,
+    citizen: Annotated[bool, typer.Option(help="A citizen token instead of personnel.")] = False,
+    orgnr: Annotated[str | None, typer.Option(help="The organisation to act for.")] = None,
+    scope: Annotated[str | None, typer.Option(help="Scopes (space-separated).")] = None,
+    client_config: Annotated[
+        Path | None, typer.Option(help="A client's JSON from 'client create --json'.")
+    ] = None,
+    url: Annotated[str | None, typer.Option(help="The URL the curl line calls.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print token, DPoP key, client.")] = False,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    database_url: DatabaseUrlOption = None,
+    public_url: PublicUrl = None,
+) -> None:
+    """Get a DPoP-bound access token from a running server and print a ready curl line."""
+    import orjson
+
+    from samhandling.services.trust.admin import CLI_REDIRECT_URI, USER_SCOPES, cli_client
+    from samhandling.services.trust.tokentool import TokenClient, TokenRequestError
+
+    settings = _settings(data_dir, database_url, public_url=public_url)
+    if client_config is not None:
+        config = orjson.loads(client_config.read_bytes())
+    else:
+        config = _trust_command(settings, lambda t: cli_client(t, settings, citizen, orgnr))
+    issuer = config.get("issuer", settings.issuer)
+    tool = TokenClient(issuer, config["client_id"], config["jwk"])
+    api_scope = "samhandling:fhir/read samhandling:fhir/write"
+    try:
+        if person or citizen:
+            if not person:
+                console.print("[red]error:[/red] --citizen needs --person <fødselsnummer>")
+                raise typer.Exit(2)
+            tokens = tool.sign_in(
+                person,
+                scope=scope or f"{USER_SCOPES} {api_scope}",
+                redirect_uri=config.get("redirect_uris", [CLI_REDIRECT_URI])[0],
+                security_level=security_level,
+            )
+        else:
+            tokens = tool.client_credentials(scope or api_scope)
+    except TokenRequestError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    except httpx_errors() as exc:
+        console.print(f"[red]error:[/red] cannot reach {issuer}: {exc}")
+        raise typer.Exit(1) from None
+    target = url or f"{issuer}/fhir/Patient?_count=5"
+    proof = tool.dpop.proof("GET", target, access_token=tokens.access_token)
+    if as_json:
+        _print_json(
+            {
+                "access_token": tokens.access_token,
+                "token_type": tokens.raw.get("token_type"),
+                "expires_in": tokens.raw.get("expires_in"),
+                "scope": tokens.raw.get("scope"),
+                "refresh_token": tokens.refresh_token,
+                "id_token": tokens.raw.get("id_token"),
+                "dpop_jwk": tool.dpop.jwk,
+                "client_id": tool.client_id,
+                "issuer": issuer,
+            }
+        )
+        return
+    console.print(
+        "[green]token issued[/green]; this curl line works once within 60 s (each DPoP proof"
+        " is single-use):"
+    )
+    typer.echo(
+        f"curl -s '{target}' -H 'Authorization: DPoP {tokens.access_token}' -H 'DPoP: {proof}'"
+    )
+
+
+def httpx_errors() -> type[Exception]:
+    """The transport errors of the HTTP client."""
+    import httpx
+
+    return httpx.TransportError
 
 
 def main() -> None:

@@ -23,6 +23,20 @@ class Settings:
     conditional_delete_max: int = 1  # matches one conditional DELETE may remove (1: single)
     pg_pool_size: int = 10
     log_level: str = "info"
+    public_url: str | None = None  # the issuer and API address clients see (None: host:port)
+    secret_key: str | None = None  # base64url, 32+ bytes (None: <data dir>/secret.key)
+    access_token_lifetime: int = 600
+    refresh_token_lifetime: int = 8 * 3600
+    signing_alg: str = "RS256"
+    unprotected_api: bool = False  # benchmarks only: the FHIR API without token checks
+
+    @property
+    def issuer(self) -> str:
+        """The public base URL: the token issuer and the address DPoP proofs name."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def effective_database_url(self) -> str:
@@ -47,6 +61,16 @@ class Settings:
             ),
             pg_pool_size=int(env.get("SAMHANDLING_PG_POOL_SIZE", base.pg_pool_size)),
             log_level=env.get("SAMHANDLING_LOG_LEVEL", base.log_level),
+            public_url=env.get("SAMHANDLING_PUBLIC_URL") or None,
+            secret_key=env.get("SAMHANDLING_SECRET_KEY") or None,
+            access_token_lifetime=int(
+                env.get("SAMHANDLING_ACCESS_TOKEN_LIFETIME", base.access_token_lifetime)
+            ),
+            refresh_token_lifetime=int(
+                env.get("SAMHANDLING_REFRESH_TOKEN_LIFETIME", base.refresh_token_lifetime)
+            ),
+            signing_alg=env.get("SAMHANDLING_SIGNING_ALG", base.signing_alg),
+            unprotected_api=env.get("SAMHANDLING_UNPROTECTED_API") == "1",
         )
 
     def to_env(self) -> dict[str, str]:
@@ -60,7 +84,16 @@ class Settings:
             "SAMHANDLING_CONDITIONAL_DELETE_MAX": str(self.conditional_delete_max),
             "SAMHANDLING_PG_POOL_SIZE": str(self.pg_pool_size),
             "SAMHANDLING_LOG_LEVEL": self.log_level,
+            "SAMHANDLING_ACCESS_TOKEN_LIFETIME": str(self.access_token_lifetime),
+            "SAMHANDLING_REFRESH_TOKEN_LIFETIME": str(self.refresh_token_lifetime),
+            "SAMHANDLING_SIGNING_ALG": self.signing_alg,
         }
         if self.database_url:
             env["SAMHANDLING_DATABASE_URL"] = self.database_url
+        if self.public_url:
+            env["SAMHANDLING_PUBLIC_URL"] = self.public_url
+        if self.secret_key:
+            env["SAMHANDLING_SECRET_KEY"] = self.secret_key
+        if self.unprotected_api:
+            env["SAMHANDLING_UNPROTECTED_API"] = "1"
         return env

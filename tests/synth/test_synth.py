@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import random
 import re
 import time
@@ -370,6 +372,84 @@ def test_patients_have_distinct_valid_fodselsnumre() -> None:
         seen.add(fnr)
     assert len(seen) == 3_000
     assert FNR_SYSTEM != DNR_SYSTEM
+
+
+def practitioners(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Practitioner"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("seed", "organizations", "per_org"), [(0, 5, 4), (1, 3, 1), (5, 7, 3), (9, 120, 6)]
+)
+def test_practitioners_have_fodselsnumre(seed: int, organizations: int, per_org: int) -> None:
+    """Every practitioner can sign in: an official fødselsnummer first, then the HPR number."""
+    pracs = practitioners(care_providers_bundle(seed, organizations, per_org))
+    assert len(pracs) == organizations * per_org
+    fnrs: list[str] = []
+    for prac in pracs:
+        fnr_identifier, hpr_identifier = prac["identifier"]
+        assert fnr_identifier["system"] == FNR_SYSTEM and fnr_identifier["use"] == "official"
+        assert hpr_identifier["system"] == HPR_SYSTEM and hpr_identifier["use"] == "official"
+        fnr = fnr_identifier["value"]
+        assert classic_checksums_ok(fnr), fnr
+        assert is_valid_fodselsnummer(fnr, allow_2032=False), fnr
+        assert not is_valid_d_nummer(fnr)
+        female = prac["gender"] == "female"
+        assert int(fnr[8]) % 2 == (0 if female else 1)
+        # Born 23-34 years before the authorisation (the birth date the number encodes).
+        birth = fodselsnummer_birth_date(fnr)
+        assert birth is not None
+        authorised = date.fromisoformat(prac["qualification"][1]["period"]["start"])
+        assert 23 <= authorised.year - birth.year <= 34, (fnr, authorised)
+        # Never one of the numbers patients get (the first 200 per birth date and gender).
+        assert fnr not in set(itertools.islice(fodselsnumre(birth, female), 200)), fnr
+        fnrs.append(fnr)
+    assert len(set(fnrs)) == len(fnrs)
+
+
+def test_practitioner_fodselsnumre_do_not_clash_with_patients() -> None:
+    for seed in (0, 1):
+        pracs = {
+            i["value"]
+            for p in practitioners(care_providers_bundle(seed, 40, 5))
+            for i in p["identifier"]
+            if i["system"] == FNR_SYSTEM
+        }
+        assert len(pracs) == 200
+        patients = {
+            patient_bundle(index, seed=seed, resources=1)["entry"][0]["resource"]["identifier"][0][
+                "value"
+            ]
+            for index in range(2_000)
+        }
+        assert not pracs & patients
+    # Deterministic and seed-dependent.
+    first = practitioners(care_providers_bundle(2))
+    assert practitioners(care_providers_bundle(2)) == first
+    assert [p["identifier"][0] for p in practitioners(care_providers_bundle(3))] != [
+        p["identifier"][0] for p in first
+    ]
+
+
+# SHA-256 of care_providers_bundle(...) (keys sorted) without the practitioners' fødselsnumre,
+# as generated before they were added: giving practitioners a fødselsnummer changed nothing else.
+PROVIDERS_BEFORE_FNR = {
+    (0, 5, 4): "d6a7f4f5db7a6109d1d47c8d4e499872ff0a65dee7075f915861172ce03140c8",
+    (5, 7, 3): "dc65f01516c063f9176c2aa9804aec855fc80688a9d0bc84717eb730e212ccca",
+    (3, 30, 2): "c88f011a204038bd9a2c316ce9dbe1a60694b154a5944d0b424c283a61fa54a1",
+    (1, 3, 1): "c559e37b707b84a9eab258a3c411c2d5a58485921e0e907ca9e990089751dbac",
+}
+
+
+@pytest.mark.parametrize("args", sorted(PROVIDERS_BEFORE_FNR))
+def test_practitioner_fodselsnumre_change_nothing_else(args: tuple[int, int, int]) -> None:
+    bundle = care_providers_bundle(*args)
+    for prac in practitioners(bundle):
+        prac["identifier"] = [i for i in prac["identifier"] if i["system"] != FNR_SYSTEM]
+    digest = hashlib.sha256(orjson.dumps(bundle, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    assert digest == PROVIDERS_BEFORE_FNR[args]
 
 
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

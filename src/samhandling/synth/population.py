@@ -9,7 +9,8 @@
 
 Everything is a pure function of its arguments: no clock, no global random state. Clinical
 dates lie before :data:`REFERENCE_DATE`. Patient identities come from a keyed permutation of
-the patient index, so every patient of one seed has a different fødselsnummer. Names, streets
+the patient index, so every patient of one seed has a different fødselsnummer; practitioners'
+fødselsnumre come from numbers no patient gets, so they never clash either. Names, streets
 and municipalities are common Norwegian ones (no real persons); every resource carries the
 ``HTEST`` ("test health data") tag so synthetic data can be found and removed.
 """
@@ -30,6 +31,7 @@ from samhandling.synth.identifiers import (
     HER_SYSTEM,
     HPR_SYSTEM,
     ORGNR_SYSTEM,
+    fodselsnumre,
     hpr_number,
     nth_fodselsnummer,
     organisasjonsnummer,
@@ -274,6 +276,7 @@ class _Practitioner:
     phone: str
     authorised: date
     specialist: bool
+    fnr: str
 
     @property
     def display(self) -> str:
@@ -324,6 +327,7 @@ def _directory(seed: int, organizations: int, practitioners_per_org: int) -> _Di
         )
     practitioners: list[_Practitioner] = []
     hprs: set[str] = set()
+    fnrs: set[str] = set()
     for k in range(organizations):
         for j in range(practitioners_per_org):
             n = k * practitioners_per_org + j + 1
@@ -333,6 +337,13 @@ def _directory(seed: int, organizations: int, practitioners_per_org: int) -> _Di
             while hpr in hprs:
                 hpr = hpr_number(rng)
             hprs.add(hpr)
+            given = rng.choice(_FEMALE_NAMES if female else _MALE_NAMES)
+            family = rng.choice(_SURNAMES)
+            phone = _phone(rng, True)
+            authorised = date(rng.randint(1985, 2020), rng.randint(1, 12), rng.randint(1, 28))
+            specialist = doctor and rng.random() < 0.7
+            fnr = _practitioner_fnr(seed, n, authorised, female, fnrs)
+            fnrs.add(fnr)
             practitioners.append(
                 _Practitioner(
                     id=_provider_id("prac", seed, n),
@@ -340,18 +351,36 @@ def _directory(seed: int, organizations: int, practitioners_per_org: int) -> _Di
                     org=k,
                     doctor=doctor,
                     female=female,
-                    given=rng.choice(_FEMALE_NAMES if female else _MALE_NAMES),
-                    family=rng.choice(_SURNAMES),
+                    given=given,
+                    family=family,
                     hpr=hpr,
-                    phone=_phone(rng, True),
-                    authorised=date(
-                        rng.randint(1985, 2020), rng.randint(1, 12), rng.randint(1, 28)
-                    ),
-                    specialist=doctor and rng.random() < 0.7,
+                    phone=phone,
+                    authorised=authorised,
+                    specialist=specialist,
+                    fnr=fnr,
                 )
             )
     doctors = tuple(i for i, p in enumerate(practitioners) if p.doctor)
     return _Directory(tuple(orgs), tuple(practitioners), doctors)
+
+
+def _practitioner_fnr(seed: int, n: int, authorised: date, female: bool, taken: set[str]) -> str:
+    """A fødselsnummer for practitioner ``n``, born 23-34 years before their authorisation.
+
+    Drawn from its own Random (the directory's stream is left as it was), and only from the
+    numbers past the first ``_SLOTS`` of a birth date and gender in individnummer order:
+    patients (of any seed) get only those first ``_SLOTS``, so a practitioner never shares a
+    patient's number. Birth years 1940-1999 have at least 245 numbers per date and gender.
+    """
+    rng = random.Random(f"samhandling.synth/practitioner-fnr/{seed}/{n}")
+    while True:
+        year = min(1999, max(1940, authorised.year - rng.randint(23, 34)))
+        first = date(year, 1, 1).toordinal()
+        birth = date.fromordinal(rng.randrange(first, date(year + 1, 1, 1).toordinal()))
+        available = sum(1 for _ in fodselsnumre(birth, female)) - _SLOTS
+        fnr = nth_fodselsnummer(birth, female, _SLOTS + rng.randrange(available))
+        if fnr not in taken:
+            return fnr
 
 
 def _address(line: str, postal: tuple[str, str], muni: _Municipality, use: str) -> dict[str, Any]:
@@ -390,7 +419,9 @@ def care_providers_bundle(
     (``org-<seed>-0001`` etc. for seeds other than 0), so loading twice is idempotent and
     bundles of different seeds do not overwrite each other. Each office has
     ``practitioners_per_org`` practitioners: doctors (9060 ``LE``) and, from three per office,
-    one nurse (``SP``).
+    one nurse (``SP``). A Practitioner is identified by a fødselsnummer (born 23-34 years
+    before their authorisation; never one a patient of any seed has) and an HPR number, so
+    the test identity provider can sign them in as health personnel.
     """
     _check(seed, organizations, practitioners_per_org)
     directory = _directory(seed, organizations, practitioners_per_org)
@@ -461,7 +492,10 @@ def care_providers_bundle(
                     "resourceType": "Practitioner",
                     "id": p.id,
                     "meta": _meta(),
-                    "identifier": [{"use": "official", "system": HPR_SYSTEM, "value": p.hpr}],
+                    "identifier": [
+                        {"use": "official", "system": FNR_SYSTEM, "value": p.fnr},
+                        {"use": "official", "system": HPR_SYSTEM, "value": p.hpr},
+                    ],
                     "active": True,
                     "name": [{"use": "official", "family": p.family, "given": [p.given]}],
                     "telecom": [{"system": "phone", "value": p.phone, "use": "mobile"}],

@@ -37,7 +37,7 @@ def racing(
 @pytest.fixture()
 def client(racing: Server) -> Iterator[httpx.Client]:
     """A client of the racing server."""
-    with httpx.Client(base_url=racing.fhir, timeout=30) as c:
+    with httpx.Client(base_url=racing.fhir, timeout=30, auth=racing.auth) as c:
         yield c
 
 
@@ -45,7 +45,9 @@ async def _all_at_once(
     server: Server, method: str, path: str, bodies: list[dict], headers: dict
 ) -> list[httpx.Response]:
     limits = httpx.Limits(max_connections=CONCURRENCY)
-    async with httpx.AsyncClient(base_url=server.fhir, limits=limits, timeout=60) as client:
+    async with httpx.AsyncClient(
+        base_url=server.fhir, limits=limits, timeout=60, auth=server.auth
+    ) as client:
         # open the connections first so the requests really race
         await asyncio.gather(*(client.get("/metadata") for _ in range(CONCURRENCY)))
         return await asyncio.gather(
@@ -115,7 +117,7 @@ def test_concurrent_patches_with_same_if_match_exactly_one_wins(
     url = f"/Patient/{created['id']}"
 
     async def race() -> list[httpx.Response]:
-        async with httpx.AsyncClient(base_url=racing.fhir, timeout=60) as racer:
+        async with httpx.AsyncClient(base_url=racing.fhir, timeout=60, auth=racing.auth) as racer:
             return await asyncio.gather(
                 *(
                     racer.patch(

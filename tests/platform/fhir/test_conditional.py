@@ -126,7 +126,9 @@ def multiple_delete_server(
 def test_conditional_delete_multiple_when_configured(
     multiple_delete_server: Server, system: str
 ) -> None:
-    with httpx.Client(base_url=multiple_delete_server.fhir, timeout=30) as fhir:
+    with httpx.Client(
+        base_url=multiple_delete_server.fhir, timeout=30, auth=multiple_delete_server.auth
+    ) as fhir:
         for _ in range(3):
             fhir.post("/Patient", json=_identified(system))
         assert fhir.delete(f"/Patient?identifier={system}|1").status_code == 204

@@ -2,16 +2,39 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
+import requests
 from fhirpy import SyncFHIRClient
 from fhirpy.base.exceptions import OperationOutcome, ResourceNotFound
 
 from conftest import Server
+from samhandling.services.trust.tokentool import DpopAuth
+
+
+class RequestsDpopAuth(requests.auth.AuthBase):
+    """`DpopAuth` for requests, the HTTP library fhirpy's sync client uses: the token and a
+    fresh proof for the prepared request's method and URL, on every request fhirpy makes."""
+
+    def __init__(self, auth: DpopAuth) -> None:
+        self.auth = auth
+
+    def __call__(self, prepared: requests.PreparedRequest) -> requests.PreparedRequest:
+        assert prepared.method is not None and prepared.url is not None
+        signed = next(self.auth.auth_flow(httpx.Request(prepared.method, prepared.url)))
+        prepared.headers["Authorization"] = signed.headers["Authorization"]
+        prepared.headers["DPoP"] = signed.headers["DPoP"]
+        return prepared
 
 
 @pytest.fixture()
 def client(server: Server) -> SyncFHIRClient:
-    return SyncFHIRClient(server.fhir, extra_headers={"Content-Type": "application/fhir+json"})
+    # fhirpy passes requests_config to requests.request, whose auth hook signs each request
+    return SyncFHIRClient(
+        server.fhir,
+        extra_headers={"Content-Type": "application/fhir+json"},
+        requests_config={"auth": RequestsDpopAuth(server.auth)},
+    )
 
 
 def test_create_read_update_delete_with_fhirpy(client: SyncFHIRClient) -> None:

@@ -702,6 +702,9 @@ def check(response: httpx.Response, *, write_type: str | None = None, prefer: st
     are OperationOutcomes; a successful write answers the right type."""
     status = response.status_code
     event(f"{response.request.method} -> {status}")
+    # every request carries valid credentials: it must reach the FHIR endpoint, not stop at
+    # the token check (whose answers carry WWW-Authenticate)
+    assert "www-authenticate" not in response.headers, describe(response)
     head = response.request.method == "HEAD"
     if status == 501 and not head:
         assert_outcome(response)

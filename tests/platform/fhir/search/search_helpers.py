@@ -16,7 +16,7 @@ import asyncpg
 import httpx
 import pytest
 
-from conftest import postgres_admin_url
+from conftest import Server, postgres_admin_url
 from samhandling.platform.fhir.engine import FhirEngine
 from samhandling.platform.fhir.storage import open_store
 
@@ -231,9 +231,15 @@ def quantity(value: float, code: str, system: str | None = "http://unitsofmeasur
     return result
 
 
-def client(fhir_base: str) -> httpx.Client:
-    """A new HTTP client on a FHIR base (for module-scoped data fixtures)."""
-    return httpx.Client(base_url=fhir_base, headers={"accept": "application/fhir+json"}, timeout=30)
+def client(server: Server) -> httpx.Client:
+    """A new HTTP client on a server's FHIR base, with its DPoP-bound system token (for
+    module-scoped data fixtures)."""
+    return httpx.Client(
+        base_url=server.fhir,
+        headers={"accept": "application/fhir+json"},
+        timeout=30,
+        auth=server.auth,
+    )
 
 
 @contextlib.asynccontextmanager

@@ -43,7 +43,7 @@ def _targets(fhir: httpx.Client, marker: str) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def targets(server: Server) -> tuple[str, dict[str, dict]]:
     marker = new_marker()
-    with client(server.fhir) as fhir:
+    with client(server) as fhir:
         return marker, _targets(fhir, marker)
 
 
@@ -152,7 +152,7 @@ def test_approximately(fhir: httpx.Client, targets: tuple[str, dict]) -> None:
 def born(server: Server) -> tuple[str, str]:
     """A patient born 1980-05-17 and one without a birth date (who never matches)."""
     marker = new_marker()
-    with client(server.fhir) as fhir:
+    with client(server) as fhir:
         person = create(fhir, patient(birthDate="1980-05-17"), marker)
         create(fhir, patient(), marker)
     return marker, person["id"]

@@ -41,7 +41,7 @@ PROBABILITIES = {"p9_4": 9.4, "p9_5": 9.5, "p10": 10, "p10_49": 10.49, "p10_5": 
 @pytest.fixture(scope="module")
 def risks(server: Server) -> tuple[str, dict[str, dict]]:
     marker = new_marker()
-    with client(server.fhir) as fhir:
+    with client(server) as fhir:
         created = {k: create(fhir, _risk(v), marker) for k, v in PROBABILITIES.items()}
         created["none"] = create(
             fhir, {**_risk(0), "prediction": [{"outcome": {"text": "unknown"}}]}, marker
@@ -130,7 +130,7 @@ def quantities(server: Server) -> tuple[str, dict[str, dict]]:
         "kg": quantity(0.0054, "kg"),  # 1000 times "mg"
     }
     marker = new_marker()
-    with client(server.fhir) as fhir:
+    with client(server) as fhir:
         created = {k: create(fhir, observation(valueQuantity=v), marker) for k, v in values.items()}
         created["no_value"] = create(fhir, observation(valueString="5.4 mg"), marker)
     return marker, created

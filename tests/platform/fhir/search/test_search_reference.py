@@ -99,7 +99,7 @@ def _world(fhir: httpx.Client, marker: str) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def world(server: Server) -> tuple[str, dict[str, dict]]:
     marker = new_marker()
-    with client(server.fhir) as fhir:
+    with client(server) as fhir:
         return marker, _world(fhir, marker)
 
 
@@ -385,7 +385,7 @@ def deep(server: Server) -> tuple[str, dict[str, dict]]:
     """o_direct -> e_direct -> gp_patient -> dr;  o_linked -> e_linked -> linked -(link)->
     gp_patient -> dr: chains of three and four references."""
     marker = new_marker()
-    with client(server.fhir) as fhir:
+    with client(server) as fhir:
         w: dict[str, dict] = {}
         w["dr"] = create(
             fhir, {"resourceType": "Practitioner", "name": [{"family": "Dyp"}]}, marker

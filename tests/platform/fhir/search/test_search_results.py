@@ -34,7 +34,7 @@ from search_helpers import (
     warnings,
 )
 
-from conftest import BACKENDS, Server, database_url_for, patient, start_server, stop_server
+from conftest import Server, database_url_for, patient, start_server, stop_server
 
 STRICT = {"prefer": "handling=strict"}
 LOINC = "http://loinc.org"
@@ -106,7 +106,7 @@ def _clinic(fhir: httpx.Client, marker: str) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def clinic(server: Server) -> tuple[str, dict[str, dict]]:
     marker = new_marker()
-    with client(server.fhir) as fhir:
+    with client(server) as fhir:
         return marker, _clinic(fhir, marker)
 
 
@@ -262,7 +262,7 @@ def test_includes_skip_deleted_resources(fhir: httpx.Client) -> None:
 @pytest.fixture(scope="module")
 def family(server: Server) -> tuple[str, dict[str, dict]]:
     marker = new_marker()
-    with client(server.fhir) as fhir:
+    with client(server) as fhir:
         people = {
             "berg90": create(fhir, patient("Berg", "Anne", birthDate="1990-01-01"), marker),
             "aas85": create(fhir, patient("Aas", "Bjørn", birthDate="1985-06-15"), marker),
@@ -454,13 +454,14 @@ def test_malformed_count_is_400(fhir: httpx.Client, count: str) -> None:
 
 
 def test_paging_survives_a_server_restart(
-    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+    request: pytest.FixtureRequest, tmp_path: Path, server: Server
 ) -> None:
+    backend = server.backend
     database_url = database_url_for(backend, request, tmp_path)
     marker = new_marker()
     first_server = start_server(database_url, tmp_path, backend)
     try:
-        with client(first_server.fhir) as fhir:
+        with client(first_server) as fhir:
             created = [create(fhir, patient(f"Omstart{n}"), marker)["id"] for n in range(5)]
             first = search(fhir, "/Patient", {"_count": "2", "_sort": "-_lastUpdated"}, marker)
     finally:
@@ -470,7 +471,7 @@ def test_paging_survives_a_server_restart(
     assert next_url is not None
     second_server = start_server(database_url, tmp_path, backend)
     try:
-        with client(second_server.fhir) as fhir:
+        with client(second_server) as fhir:
             # the same link, only on the port the restarted server listens on
             moved = next_url.replace(first_server.url, second_server.url, 1)
             pages = all_pages(fhir, follow(fhir, moved))
@@ -479,11 +480,6 @@ def test_paging_survives_a_server_restart(
             assert match_ids(back) == match_ids(first)
     finally:
         stop_server(second_server)
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return request.param
 
 
 # ----------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ def _people(fhir: httpx.Client, marker: str) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def people(server: Server) -> tuple[str, dict[str, dict]]:
     marker = new_marker()
-    with client(server.fhir) as fhir:
+    with client(server) as fhir:
         return marker, _people(fhir, marker)
 
 

@@ -59,14 +59,14 @@ def _observations(fhir: httpx.Client, marker: str) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def observations(server: Server) -> tuple[str, dict[str, dict]]:
     marker = new_marker()
-    with client(server.fhir) as fhir:
+    with client(server) as fhir:
         return marker, _observations(fhir, marker)
 
 
 @pytest.fixture(scope="module")
 def patients(server: Server) -> tuple[str, dict[str, dict]]:
     marker = new_marker()
-    with client(server.fhir) as fhir:
+    with client(server) as fhir:
         return marker, _patients(fhir, marker)
 
 

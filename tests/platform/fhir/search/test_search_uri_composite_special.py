@@ -142,7 +142,7 @@ def value_sets(server: Server) -> tuple[str, str, dict[str, dict]]:
         "def": f"{root}/ValueSet/def",
         "other": f"http://elsewhere.example/{marker}/ValueSet/abc",
     }
-    with client(server.fhir) as fhir:
+    with client(server) as fhir:
         created = {
             k: create(fhir, {"resourceType": "ValueSet", "status": "active", "url": url}, marker)
             for k, url in urls.items()
@@ -190,7 +190,7 @@ def _bp(code: str, value: float | None = None, components: list | None = None) -
 @pytest.fixture(scope="module")
 def pressures(server: Server) -> tuple[str, dict[str, dict]]:
     marker = new_marker()
-    with client(server.fhir) as fhir:
+    with client(server) as fhir:
         created = {
             "sys140": create(fhir, _bp("8480-6", 140), marker),
             "sys120": create(fhir, _bp("8480-6", 120), marker),
