@@ -350,10 +350,7 @@ def client_disable(
     client_id: str, data_dir: DataDir = DEFAULT_DATA_DIR, database_url: DatabaseUrlOption = None
 ) -> None:
     """Disable a client: it gets no new tokens (issued tokens live until they expire)."""
-    _trust_command(
-        _settings(data_dir, database_url), lambda t: t.clients.set_enabled(client_id, False)
-    )
-    typer.echo(f"disabled {client_id}")
+    _set_enabled(client_id, False, _settings(data_dir, database_url))
 
 
 @client_app.command("enable")
@@ -361,10 +358,12 @@ def client_enable(
     client_id: str, data_dir: DataDir = DEFAULT_DATA_DIR, database_url: DatabaseUrlOption = None
 ) -> None:
     """Enable a disabled client again."""
-    _trust_command(
-        _settings(data_dir, database_url), lambda t: t.clients.set_enabled(client_id, True)
-    )
-    typer.echo(f"enabled {client_id}")
+    _set_enabled(client_id, True, _settings(data_dir, database_url))
+
+
+def _set_enabled(client_id: str, enabled: bool, settings: Settings) -> None:
+    _trust_command(settings, lambda t: t.clients.set_enabled(client_id, enabled))
+    typer.echo(f"{'enabled' if enabled else 'disabled'} {client_id}")
 
 
 @client_app.command("rotate-key")
