@@ -13,6 +13,10 @@ each workload ``--runs`` times with wrk (Lua scripts in ``bench/lua``):
 * ``crud``: 40% read, 25% create, 25% update, 10% delete over nine resource types;
 * ``ingest``: POST /fhir of pre-generated patient transaction Bundles (Prefer: return=minimal).
 
+The servers run with ``SAMHANDLING_UNPROTECTED_API=1`` in their environment: the FHIR API
+without access-token and DPoP checks, so these numbers measure the FHIR engine (what the
+checks cost is measured by bench/auth.py).
+
 In the same invocation it measures the machine's ceiling: the bare Starlette JSON endpoint
 of ``bench/ceiling_app.py`` under uvicorn (uvloop, httptools, same worker count) and the same
 wrk settings. It prints the machine, the commands and a table of medians (and every run),
@@ -88,6 +92,9 @@ WARMUP_SECONDS = 3
 LOAD_CONCURRENCY = 8
 INGEST_BUNDLES = 400  # distinct Bundles cycled by the ingest workload
 INGEST_FIRST_INDEX = 5_000_000  # patient indices of the ingest Bundles (not in the load set)
+# The FHIR engine's benchmarks run the API without token checks (allowed on loopback only);
+# bench/auth.py measures the checks themselves.
+UNPROTECTED_ENV = {"SAMHANDLING_UNPROTECTED_API": "1"}
 
 
 # ---------------------------------------------------------------------------------------
@@ -234,6 +241,11 @@ def samhandling_argv(port: int, data_dir: Path, database_url: str | None, worker
     if database_url:
         argv += ["--database-url", database_url]
     return argv
+
+
+def env_command(env: dict[str, str], argv: list[str]) -> str:
+    """The command line as a shell would run it, environment first."""
+    return " ".join([*(f"{k}={shlex.quote(v)}" for k, v in env.items()), shlex.join(argv)])
 
 
 def ceiling_argv(port: int, workers: int) -> list[str]:
@@ -1082,7 +1094,7 @@ def run_backend(
         info["database_url"] = database_url
     port = free_port()
     argv = samhandling_argv(port, data_dir, database_url, args.workers)
-    info["server_command"] = shlex.join(argv)
+    info["server_command"] = env_command(UNPROTECTED_ENV, argv)
     log(f"{backend}: {info['server_command']}")
     series_list: list[Series] = []
     sweeps: list[dict[str, Any]] = []
@@ -1092,7 +1104,9 @@ def run_backend(
         index.write_text("".join(f"{p}\n" for p in cache.ingest_set(INGEST_BUNDLES)))
         ingest_index = index
     try:
-        with Server(argv, port, LOGS / f"{stamp}-{backend}-server.log") as server:
+        with Server(
+            argv, port, LOGS / f"{stamp}-{backend}-server.log", env=UNPROTECTED_ENV
+        ) as server:
             if backend == "postgresql":
                 info["postgresql_settings"] = asyncio.run(pg_settings(database_url))  # type: ignore[arg-type]
             dataset = None

@@ -7,13 +7,14 @@
                            [--no-keep-data] [--seed 0] [--profile]
 
 For each backend and each patient count it starts ``samhandling serve`` (bench/run.py's
-``Server``) on a database holding the synthetic care providers (``care_providers_bundle``:
-5 Organizations, 5 Locations, 20 Practitioners, 20 PractitionerRoles) and ``--patients``
-synthetic patient transaction Bundles of ``--resources-per-patient`` resources each
-(``patient_bundle``; about 76% Observations, 10% Encounters, a Patient, Conditions,
-AllergyIntolerances, MedicationRequests). The Bundles are generated once into bench/run.py's
-cache (bench/results/cache) and POSTed over several concurrent connections; progress and the
-load rate (resources/s) are printed.
+``Server``, with ``SAMHANDLING_UNPROTECTED_API=1``: the FHIR API without token checks, so
+the numbers are the search engine's) on a database holding the synthetic care providers
+(``care_providers_bundle``: 5 Organizations, 5 Locations, 20 Practitioners, 20
+PractitionerRoles) and ``--patients`` synthetic patient transaction Bundles of
+``--resources-per-patient`` resources each (``patient_bundle``; about 76% Observations,
+10% Encounters, a Patient, Conditions, AllergyIntolerances, MedicationRequests). The
+Bundles are generated once into bench/run.py's cache (bench/results/cache) and POSTed over
+several concurrent connections; progress and the load rate (resources/s) are printed.
 
 Kept data. Loading 10,000 patients (500,000 resources) takes minutes, so the loaded database
 is kept between invocations (``--keep-data``, the default): the SQLite data directory
@@ -79,7 +80,6 @@ import hashlib
 import json
 import os
 import random
-import shlex
 import shutil
 import subprocess
 import sys
@@ -752,12 +752,12 @@ def run_dataset(
         finish_reindex(dataset)
     port = bench.free_port()
     argv = bench.samhandling_argv(port, dataset.data_dir, dataset.database_url, args.workers)
-    info["server_command"] = shlex.join(argv)
+    info["server_command"] = bench.env_command(bench.UNPROTECTED_ENV, argv)
     bench.log(f"{name}: {info['server_command']}")
     log_path = bench.LOGS / f"{stamp}-search-{dataset.backend}-p{dataset.patients}-server.log"
     series: list[bench.Series] = []
     try:
-        with bench.Server(argv, port, log_path) as server:
+        with bench.Server(argv, port, log_path, env=bench.UNPROTECTED_ENV) as server:
             if dataset.database_url:
                 info["postgresql_settings"] = asyncio.run(bench.pg_settings(dataset.database_url))
             if marker is None:
