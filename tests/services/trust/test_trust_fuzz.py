@@ -54,6 +54,12 @@ JWT_PARTS = st.one_of(
 )  # fmt: skip
 
 
+def _legal_header(value: str) -> bool:
+    """A value HTTP lets through (others never reach the application: the HTTP layer or
+    the client refuses them)."""
+    return bool(value) and value.isascii() and value.isprintable() and value == value.strip()
+
+
 def _oauth_error(response: httpx.Response) -> None:
     assert response.status_code < 500, response.text
     assert response.status_code in (400, 401), response.text
@@ -77,7 +83,7 @@ def test_token_endpoint(
         form = {**form, "client_assertion": assertion(config, server.url),
                 "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
                 "client_id": config["client_id"]}  # fmt: skip
-    headers = {"DPoP": proof} if proof is not None and proof.isascii() else {}
+    headers = {"DPoP": proof} if proof is not None and _legal_header(proof) else {}
     response = httpx.post(f"{server.url}/connect/token", data=form, headers=headers)
     _oauth_error(response)
 
@@ -114,9 +120,9 @@ def test_authorize_endpoint(server: Server, query: dict, post: bool) -> None:
 def test_api_guard(server: Server, scheme: str, token: str, proof: str | None, method: str) -> None:
     headers = {}
     value = f"{scheme} {token}".strip()
-    if value.isascii() and value.isprintable():
+    if _legal_header(value):
         headers["Authorization"] = value
-    if proof is not None and proof.isascii() and proof.isprintable():
+    if proof is not None and _legal_header(proof):
         headers["DPoP"] = proof
     response = httpx.request(method, f"{server.fhir}/Patient", headers=headers)
     assert response.status_code in (400, 401, 403), response.text

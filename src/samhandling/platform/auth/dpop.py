@@ -130,11 +130,9 @@ class DpopVerifier:
         header, claims = jws.header, jws.claims
         if header.get("typ") != PROOF_TYPE:
             raise DpopError(f"DPoP proof typ must be {PROOF_TYPE}")
-        jwk = header.get("jwk")
         try:
-            key = jose.public_key(jwk)  # type: ignore[arg-type]
+            key, jkt = jose.public_key_and_thumbprint(header.get("jwk"))  # type: ignore[arg-type]
             jose.verify(jws, key)
-            jkt = jose.thumbprint(jwk)  # type: ignore[arg-type]
         except jose.JoseError as exc:
             raise DpopError(f"DPoP proof: {exc}") from None
         jti = _claim_str(claims, "jti")
@@ -142,8 +140,9 @@ class DpopVerifier:
             raise DpopError("DPoP proof jti is too long")
         if _claim_str(claims, "htm") != method:
             raise DpopError(f"DPoP proof htm does not match the request method {method}")
-        try:
-            same_url = normalise_url(_claim_str(claims, "htu")) == normalise_url(url)
+        htu = _claim_str(claims, "htu")
+        try:  # the usual case, the same spelling, needs no parsing
+            same_url = htu == url or normalise_url(htu) == normalise_url(url)
         except ValueError:  # an unparsable URL (bad port, broken IPv6 literal)
             same_url = False
         if not same_url:

@@ -63,8 +63,8 @@ class ApiGuard:
         token = token.strip()
         if kind not in ("dpop", "bearer") or not token:
             raise TokenError(400, "invalid_request", "Authorization must be 'DPoP <token>'")
-        claims = await self.tokens.claims(token)
-        bound = (claims.get("cnf") or {}).get("jkt")
+        verified = await self.tokens.verify(token)
+        bound = verified.jkt
         if kind == "bearer":
             if bound:
                 raise TokenError(401, "invalid_token", "a DPoP-bound token needs the DPoP scheme")
@@ -74,7 +74,12 @@ class ApiGuard:
             if len(proofs) != 1:
                 raise TokenError(401, "invalid_dpop_proof", "exactly one DPoP header is required")
             # the path as the client sent it (percent-encoded), which is what the proof names
-            path = normalise_path(scope.get("raw_path") or scope["path"])
+            raw = scope.get("raw_path")
+            path = (
+                raw.decode("latin-1")
+                if raw and raw.isascii()
+                else normalise_path(raw or scope["path"])
+            )
             url = self.public_url + scope.get("root_path", "") + path
             try:
                 proof = await self.dpop.verify(proofs[0], scope["method"], url, access_token=token)
@@ -82,14 +87,12 @@ class ApiGuard:
                 raise TokenError(401, exc.error, exc.description) from None
             if proof.jkt != bound:
                 raise TokenError(401, "invalid_token", "the token is bound to another key")
-        audience = claims.get("aud")
-        audiences = (audience,) if isinstance(audience, str) else tuple(audience or ())
-        if self.resource.name not in audiences:
+        if self.resource.name not in verified.audiences:
             raise TokenError(401, "invalid_token", f"the token is not for {self.resource.name}")
         needed = self.required_scope(scope["method"], scope["path"])
-        if needed not in str(claims.get("scope", "")).split():
+        if needed not in verified.scopes:
             raise TokenError(403, "insufficient_scope", f"needs scope {needed}", scope=needed)
-        return AccessContext.from_claims(claims)
+        return verified.context
 
 
 def _credentials(scope: Scope) -> tuple[str | None, list[str]]:

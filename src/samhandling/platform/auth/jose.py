@@ -33,6 +33,7 @@ _CURVES = frozenset({"P-256", "P-384", "P-521"})
 _EC_SIZE = {"ES256": 32, "ES384": 48, "ES512": 66}
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 MAX_TOKEN_BYTES = 16 * 1024
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -59,8 +60,8 @@ class Jws:
 
 def b64url_decode(text: str) -> bytes:
     """Decode unpadded base64url; `JoseError` on anything else."""
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    try:  # what urlsafe_b64decode does, without its per-call set-up (a third of the cost)
+        return binascii.a2b_base64(text.encode("ascii").translate(_FROM_URLSAFE) + b"==")
     except (binascii.Error, ValueError):
         raise JoseError("malformed base64url") from None
 
@@ -96,7 +97,7 @@ def parse(token: str) -> Jws:
 def verify(jws: Jws, key: PublicKey) -> None:
     """Check the signature with ``key``; `JoseError` when it does not match."""
     alg = jws.alg
-    digest = _HASHES[alg[2:]]()
+    digest, scheme = _SCHEMES[alg]
     try:
         if alg[0] == "E":
             if not isinstance(key, ec.EllipticCurvePublicKey) or _CURVE_ALG[key.curve.name] != alg:
@@ -106,14 +107,13 @@ def verify(jws: Jws, key: PublicKey) -> None:
                 raise JoseError("bad signature")
             r = int.from_bytes(jws.signature[:size], "big")
             s = int.from_bytes(jws.signature[size:], "big")
-            key.verify(encode_dss_signature(r, s), jws.signing_input, ec.ECDSA(digest))
+            key.verify(encode_dss_signature(r, s), jws.signing_input, scheme)
         else:
             if not isinstance(key, rsa.RSAPublicKey):
                 raise JoseError(f"key does not match algorithm {alg}")
             if key.key_size < 2048:
                 raise JoseError("RSA keys must have at least 2048 bits")
-            pad = padding.PKCS1v15() if alg[0] == "R" else _pss(digest)
-            key.verify(jws.signature, jws.signing_input, pad, digest)
+            key.verify(jws.signature, jws.signing_input, scheme, digest)
     except InvalidSignature:
         raise JoseError("bad signature") from None
 
@@ -123,6 +123,17 @@ _CURVE_ALG = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
 
 def _pss(digest: hashes.HashAlgorithm) -> padding.PSS:
     return padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size)
+
+
+def _scheme(alg: str) -> tuple[hashes.HashAlgorithm, Any]:
+    digest = _HASHES[alg[2:]]()
+    if alg[0] == "E":
+        return digest, ec.ECDSA(digest)
+    return digest, padding.PKCS1v15() if alg[0] == "R" else _pss(digest)
+
+
+# per algorithm: the hash and the signature scheme, made once (immutable objects)
+_SCHEMES = {alg: _scheme(alg) for alg in ALGORITHMS}
 
 
 def sign(header: dict[str, Any], claims: dict[str, Any], key: PrivateKey) -> str:
@@ -145,27 +156,33 @@ def sign(header: dict[str, Any], claims: dict[str, Any], key: PrivateKey) -> str
     return f"{signing_input}.{b64url(signature)}"
 
 
-def public_key(jwk: dict[str, Any]) -> PublicKey:
-    """The public key of a JWK (cached); `JoseError` for private, symmetric or odd keys."""
+def public_key_and_thumbprint(jwk: dict[str, Any]) -> tuple[PublicKey, str]:
+    """The public key of a JWK and its RFC 7638 thumbprint (cached together); `JoseError`
+    for private, symmetric or odd keys."""
     if not isinstance(jwk, dict):
         raise JoseError("jwk must be a JSON object")
     if _PRIVATE_MEMBERS & jwk.keys():
         raise JoseError("jwk must be a public key (it has private members)")
     try:
-        return _public_key(orjson.dumps(jwk, option=orjson.OPT_SORT_KEYS))
+        return _key_entry(orjson.dumps(jwk, option=orjson.OPT_SORT_KEYS))
     except (KeyError, TypeError, ValueError, JoseLibraryError) as exc:
         raise JoseError(f"unusable jwk: {exc}") from None
 
 
+def public_key(jwk: dict[str, Any]) -> PublicKey:
+    """The public key of a JWK (cached); `JoseError` for private, symmetric or odd keys."""
+    return public_key_and_thumbprint(jwk)[0]
+
+
 @lru_cache(maxsize=4096)
-def _public_key(canonical: bytes) -> PublicKey:
-    key = import_jwk(orjson.loads(canonical))
-    public = key.get_op_key("verify")
+def _key_entry(canonical: bytes) -> tuple[PublicKey, str]:
+    jwk = orjson.loads(canonical)
+    public = import_jwk(jwk).get_op_key("verify")
     if isinstance(public, rsa.RSAPublicKey) and public.key_size < 2048:
         raise ValueError("RSA keys must have at least 2048 bits")
     if not isinstance(public, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
         raise ValueError("only RSA and EC keys are supported")
-    return public
+    return public, thumbprint(jwk)
 
 
 def import_jwk(jwk: dict[str, Any]) -> RSAKey | ECKey:

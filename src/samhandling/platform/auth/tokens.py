@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from samhandling.platform.auth import jose
+from samhandling.platform.auth.context import AccessContext
 
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 CLOCK_SKEW = 5  # seconds of leeway for exp and nbf
@@ -33,6 +35,17 @@ class KeySource(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class VerifiedToken:
+    """A valid access token: its claims and what the guard checks, worked out once."""
+
+    claims: dict[str, Any]
+    context: AccessContext
+    audiences: frozenset[str]
+    scopes: frozenset[str]
+    jkt: str | None  # the DPoP key thumbprint it is bound to
+
+
 class AccessTokenVerifier:
     """Verifies JWT access tokens issued by ``issuer``; verified tokens are cached until
     they expire, so each token's signature is checked once per process."""
@@ -40,21 +53,34 @@ class AccessTokenVerifier:
     def __init__(self, issuer: str, keys: KeySource) -> None:
         self.issuer = issuer
         self.keys = keys
-        self._cache: dict[str, dict[str, Any]] = {}
+        self._cache: dict[str, VerifiedToken] = {}
 
     async def claims(self, token: str) -> dict[str, Any]:
         """The claims of a valid access token; `TokenError` (401 invalid_token) otherwise."""
+        return (await self.verify(token)).claims
+
+    async def verify(self, token: str) -> VerifiedToken:
+        """A valid access token; `TokenError` (401 invalid_token) otherwise."""
         now = time.time()
         cached = self._cache.get(token)
         if cached is not None:
-            if cached["exp"] + CLOCK_SKEW > now:
+            if cached.context.expires_at + CLOCK_SKEW > now:
                 return cached
             del self._cache[token]
         claims = await self._verify(token, now)
+        cnf = claims.get("cnf")
+        audience = claims.get("aud")
+        verified = VerifiedToken(
+            claims,
+            AccessContext.from_claims(claims),
+            frozenset([audience] if isinstance(audience, str) else audience or ()),
+            frozenset(str(claims.get("scope", "")).split()),
+            cnf.get("jkt") if isinstance(cnf, dict) else None,
+        )
         if len(self._cache) >= _CACHE_SIZE:
             del self._cache[next(iter(self._cache))]
-        self._cache[token] = claims
-        return claims
+        self._cache[token] = verified
+        return verified
 
     async def _verify(self, token: str, now: float) -> dict[str, Any]:
         try:
