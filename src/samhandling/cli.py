@@ -310,7 +310,7 @@ def client_create(
             exchange_audiences=exchange_audience,
             alg=alg,
         )
-        return client_configuration(client, jwk, settings.issuer)
+        return client_configuration(trust, client, jwk)
 
     configuration = _trust_command(settings, create)
     if not as_json:

@@ -136,7 +136,7 @@ def person(
     server: Server, pid: str, family: str, given: str, *, hpr: str | None = None, active=True
 ) -> str:
     """Store a person in the register: a Patient, or a Practitioner when ``hpr`` is given."""
-    from samhandling.services.trust.directory import FNR_SYSTEM, HPR_SYSTEM
+    from samhandling.synth.identifiers import FNR_SYSTEM, HPR_SYSTEM
 
     identifiers = [{"system": FNR_SYSTEM, "value": pid}]
     kind = "Patient"

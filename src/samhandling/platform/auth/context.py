@@ -73,10 +73,6 @@ class AccessContext:
             actor_client_id=actor.get("client_id") if isinstance(actor, dict) else None,
         )
 
-    def has_scope(self, scope: str) -> bool:
-        """Whether the token grants ``scope``."""
-        return scope in self.scopes
-
 
 def _str(claims: dict[str, Any], name: str) -> str | None:
     value = claims.get(name)

@@ -48,16 +48,17 @@ async def opened(settings: Settings) -> AsyncIterator[Trust]:
         await store.close()
 
 
-def client_configuration(client: Client, private_jwk: dict[str, Any], issuer: str) -> dict:
+def client_configuration(trust: Trust, client: Client, private_jwk: dict[str, Any]) -> dict:
     """What a vendor needs to configure their system (``--json`` output of client create)."""
+    endpoints = trust.server.settings
     return {
         "client_id": client.client_id,
         "client_name": client.name,
-        "issuer": issuer,
-        "authority": issuer,
-        "token_endpoint": f"{issuer}/connect/token",
-        "par_endpoint": f"{issuer}/connect/par",
-        "authorization_endpoint": f"{issuer}/connect/authorize",
+        "issuer": endpoints.issuer,
+        "authority": endpoints.issuer,
+        "token_endpoint": endpoints.token_endpoint,
+        "par_endpoint": endpoints.par_endpoint,
+        "authorization_endpoint": endpoints.authorization_endpoint,
         "scope": " ".join(client.scopes),
         "grant_types": client.grant_types,
         "redirect_uris": client.redirect_uris,
@@ -104,7 +105,7 @@ async def cli_client(trust: Trust, settings: Settings, citizen: bool, orgnr: str
         orgnr=None if citizen else orgnr or CLI_DEFAULT_ORGNR,
         login=LOGIN_CITIZEN if citizen else LOGIN_PERSONNEL,
     )
-    entry = client_configuration(client, jwk, settings.issuer)
+    entry = client_configuration(trust, client, jwk)
     saved[kind] = entry
     _write_private(path, orjson.dumps(saved, option=orjson.OPT_INDENT_2))
     return entry

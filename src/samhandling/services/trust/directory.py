@@ -15,10 +15,12 @@ from typing import Any, Protocol
 import orjson
 
 from samhandling.platform.fhir.engine import FhirEngine
+from samhandling.synth.identifiers import (  # move to a platform module with #5
+    DNR_SYSTEM,
+    FNR_SYSTEM,
+    HPR_SYSTEM,
+)
 
-FNR_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.1"
-DNR_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.2"
-HPR_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.4"
 _PERSON_SYSTEMS = (FNR_SYSTEM, DNR_SYSTEM)
 
 

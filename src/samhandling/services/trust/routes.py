@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 from samhandling.platform.auth import claims as c
 from samhandling.platform.auth import jose
 from samhandling.services.trust.errors import OAuthError
-from samhandling.services.trust.identity import IdentityProvider
+from samhandling.services.trust.identity import TEST_IDP, IdentityProvider
 from samhandling.services.trust.server import AuthorizationServer
 
 MAX_FORM_BYTES = 64 * 1024
@@ -75,7 +75,7 @@ def discovery(server: AuthorizationServer) -> dict[str, Any]:
     return {
         "issuer": issuer,
         "jwks_uri": issuer + JWKS_PATH,
-        "authorization_endpoint": f"{issuer}/connect/authorize",
+        "authorization_endpoint": server.settings.authorization_endpoint,
         "token_endpoint": server.settings.token_endpoint,
         "pushed_authorization_request_endpoint": server.settings.par_endpoint,
         "require_pushed_authorization_requests": True,
@@ -123,7 +123,7 @@ def discovery(server: AuthorizationServer) -> dict[str, Any]:
         "dpop_signing_alg_values_supported": algs,
         "authorization_details_types_supported": ["helseid_authorization"],
         "authorization_response_iss_parameter_supported": True,
-        "acr_values_supported": ["Level3", "Level4", "idp:" + "testidp-oidc"],
+        "acr_values_supported": ["Level3", "Level4", "idp:" + TEST_IDP],
         "resources_supported": sorted(server.resources),
     }
 

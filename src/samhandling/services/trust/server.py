@@ -49,6 +49,11 @@ class TrustSettings:
         return f"{self.issuer}/connect/token"
 
     @property
+    def authorization_endpoint(self) -> str:
+        """Where the browser signs in."""
+        return f"{self.issuer}/connect/authorize"
+
+    @property
     def par_endpoint(self) -> str:
         """Where authorization requests are pushed."""
         return f"{self.issuer}/connect/par"
