@@ -99,7 +99,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as bench  # bench/run.py: servers, Bundle cache, loading, wrk
-from samhandling.synth.identifiers import FNR_SYSTEM
+from samhandling.platform.identifiers import FNR_SYSTEM
 
 CLASSES = ("token", "date", "reference", "string", "chain", "has", "include")
 MATCH_TYPE = {

@@ -9,6 +9,7 @@ makes a missing or unreachable PostgreSQL an error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -25,6 +26,8 @@ import asyncpg
 import httpx
 import pytest
 
+from samhandling.platform.fhir.engine import FhirEngine
+from samhandling.platform.fhir.storage import open_store
 from samhandling.services.trust.tokentool import DpopAuth, TokenClient
 
 # one platform secret for every server and command the tests start (it encrypts the token
@@ -61,7 +64,7 @@ class Server:
         if found is None:
             config = register_client(self)
             client = TokenClient(self.url, config["client_id"], config["jwk"])
-            scope = "samhandling:fhir/read samhandling:fhir/write"
+            scope = ALL_API_SCOPES
             found = DpopAuth(
                 client.client_credentials(scope),
                 client.dpop,
@@ -73,6 +76,12 @@ class Server:
 
 _AUTH: dict[str, DpopAuth] = {}
 TEST_ORGNR = "912159523"  # HelseID's example parent organisation (valid check digit)
+# the tests' system client may do everything: the FHIR API and the registers (grunndata),
+# including protected persons' addresses
+ALL_API_SCOPES = (
+    "samhandling:fhir/read samhandling:fhir/write samhandling:grunndata/read "
+    "samhandling:grunndata/admin samhandling:grunndata/protected"
+)
 
 
 def samhandling_cli(server: Server, *args: str) -> str:
@@ -91,8 +100,8 @@ def samhandling_cli(server: Server, *args: str) -> str:
 def register_client(server: Server, *options: str) -> dict:
     """Register a client with ``samhandling client create --json``; returns its configuration."""
     if not options:
-        options = ("--scope", "samhandling:fhir/read", "--scope", "samhandling:fhir/write",
-                   "--orgnr", TEST_ORGNR)  # fmt: skip
+        scopes = [option for scope in ALL_API_SCOPES.split() for option in ("--scope", scope)]
+        options = (*scopes, "--orgnr", TEST_ORGNR)
     return json.loads(
         samhandling_cli(server, "client", "create", "--name", "tests", "--json", *options)
     )
@@ -218,3 +227,29 @@ def patient(family: str = "Nordmann", given: str = "Kari", **extra: object) -> d
         "gender": "female",
         **extra,
     }
+
+
+@contextlib.asynccontextmanager
+async def fresh_engine(backend: str, tmp_path: Path) -> AsyncIterator[FhirEngine]:
+    """An in-process engine on a brand-new database (not the session server's)."""
+    if backend == "sqlite":
+        store = await open_store(f"sqlite:///{tmp_path / 'fresh.db'}")
+        try:
+            yield FhirEngine(store)
+        finally:
+            await store.close()
+        return
+    admin_url = postgres_admin_url()
+    assert admin_url is not None
+    name = f"samhandling_fresh_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        store = await open_store(admin_url.rsplit("/", 1)[0] + f"/{name}")
+        try:
+            yield FhirEngine(store)
+        finally:
+            await store.close()
+            await admin.execute(f'DROP DATABASE "{name}"')
+    finally:
+        await admin.close()

@@ -49,13 +49,19 @@ def test_migrate_on_postgresql(postgres_database: str, tmp_path: Path) -> None:
 
 
 def test_demo_data_loads_once(tmp_path: Path) -> None:
-    first = run("demo", "--data-dir", str(tmp_path), "--patients", "2")
+    args = ("demo", "--data-dir", str(tmp_path), "--persons", "150", "--patients", "2")
+    first = run(*args)
     assert first.returncode == 0, first.stderr
-    assert "loaded demo data" in first.stderr
+    assert "loaded the register population (seed 42): 150 persons" in first.stderr
+    assert "loaded GP offices and 2 patients with clinical records" in first.stderr
     db = sqlite3.connect(tmp_path / "samhandling.db")
     counts = dict(db.execute("SELECT type, count(*) FROM resource GROUP BY type").fetchall())
-    assert counts["Patient"] == 2
+    assert counts["Patient"] >= 152  # the register's persons, and 2 with clinical records
     assert counts["Organization"] >= 1 and counts["Observation"] >= 1
-    second = run("demo", "--data-dir", str(tmp_path), "--patients", "2")
-    assert "already loaded" in second.stderr
-    assert db.execute("SELECT count(*) FROM resource WHERE type = 'Patient'").fetchone()[0] == 2
+    second = run(*args)
+    assert "the register population (seed 42) is already loaded" in second.stderr
+    assert "the clinical demo data is already loaded" in second.stderr
+    assert (
+        db.execute("SELECT count(*) FROM resource WHERE type = 'Patient'").fetchone()[0]
+        == (counts["Patient"])
+    )

@@ -25,22 +25,25 @@ from samhandling.platform.fhir.rest.endpoint import FhirEndpoint
 from samhandling.platform.fhir.rest.http import error_response
 from samhandling.platform.fhir.search.reindex import ReindexWorker
 from samhandling.platform.fhir.storage import Store, open_store
+from samhandling.platform.policy import Policy
 from samhandling.platform.service import Runtime, Service
-from samhandling.services import trust
+from samhandling.services import registries, trust
 from samhandling.settings import Settings
 
 log = logging.getLogger("samhandling")
 FHIR_PREFIX = "/fhir"
+FHIR_READ = "samhandling:fhir/read"
+FHIR_WRITE = "samhandling:fhir/write"
 FHIR_API = ApiResource(
     name="samhandling:fhir",
     title="FHIR API",
     scopes={
-        "samhandling:fhir/read": "read, search and history",
-        "samhandling:fhir/write": "create, update, patch, delete, batch and transaction",
+        FHIR_READ: "read, search and history of resource types no national service owns",
+        FHIR_WRITE: "create, update, patch and delete of resource types no service owns",
     },
 )
-SERVICES: tuple[Service, ...] = (trust.SERVICE,)
-_READ_METHODS = frozenset({"GET", "HEAD"})
+# the registries start first: the trust service signs in the persons they know
+SERVICES: tuple[Service, ...] = (registries.SERVICE, trust.SERVICE)
 
 
 def api_resources() -> list[ApiResource]:
@@ -48,11 +51,11 @@ def api_resources() -> list[ApiResource]:
     return [FHIR_API, *(r for service in SERVICES for r in service.api_resources)]
 
 
-def fhir_scope(method: str, path: str) -> str:
-    """The scope a FHIR request needs: read for GET/HEAD and POST _search, write otherwise."""
-    if method in _READ_METHODS or (method == "POST" and path.endswith("/_search")):
-        return "samhandling:fhir/read"
-    return "samhandling:fhir/write"
+def fhir_policy(runtime: Runtime) -> Policy:
+    """The FHIR API's access policy: the services' rules for the types they own, and the
+    platform's FHIR API scopes for the rest."""
+    owned = [service.policy(runtime) for service in SERVICES if service.policy is not None]
+    return Policy(FHIR_READ, FHIR_WRITE, owned)
 
 
 def software_version() -> str:
@@ -63,14 +66,41 @@ def software_version() -> str:
         return "0+unknown"
 
 
-async def start_runtime(settings: Settings, store: Store) -> Runtime:
-    """The platform over an open store: engine, secret, replay cache, DPoP checks."""
+async def configured_engine(settings: Settings, store: Store) -> tuple[FhirEngine, dict]:
+    """An engine over ``store`` with every service's write checks and index views, and what
+    each service's configuration returned (by service name)."""
     engine = FhirEngine(store, conditional_delete_max=settings.conditional_delete_max)
     await engine.refresh_search_parameters()
+    configured = {
+        service.name: service.configure(engine, settings)
+        for service in SERVICES
+        if service.configure is not None
+    }
+    return engine, configured
+
+
+@contextlib.asynccontextmanager
+async def opened_engine(settings: Settings) -> AsyncIterator[FhirEngine]:
+    """A configured engine over the settings' database (for offline tools: loaders,
+    reindexing), closed afterwards."""
+    store = await open_store(settings.effective_database_url, pool_size=settings.pg_pool_size)
+    try:
+        engine, _ = await configured_engine(settings, store)
+        yield engine
+    finally:
+        await store.close()
+
+
+async def start_runtime(settings: Settings, store: Store) -> Runtime:
+    """The platform over an open store: the configured engine, secret, replay cache, DPoP
+    checks."""
+    engine, configured = await configured_engine(settings, store)
     secret = platform_secret(settings.secret_key, settings.data_dir)
     replay = open_replay_cache(store, settings.effective_database_url)
     dpop = DpopVerifier(replay, Nonces(derive(secret, "samhandling/dpop-nonce")))
-    return Runtime(settings, store, engine, secret, replay, dpop, api_resources())
+    runtime = Runtime(settings, store, engine, secret, replay, dpop, api_resources())
+    runtime.services.update(configured)
+    return runtime
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> PlatformApp:
@@ -94,7 +124,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             if service.start is not None:
                 await service.start(started)
         assert started.tokens is not None, "the trust service verifies tokens"
-        guards.append(ApiGuard(FHIR_API, fhir_scope, started.tokens, started.dpop, settings.issuer))
+        # the FHIR API serves every API resource; its policy checks scopes per interaction
+        guards.append(
+            ApiGuard(started.api_resources, None, started.tokens, started.dpop, settings.issuer)
+        )
+        if not settings.unprotected_api:
+            started.engine.access = fhir_policy(started)
         endpoint.bind(started.engine)
         worker = ReindexWorker(started.engine)
         worker.start()

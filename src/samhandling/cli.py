@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,6 +15,10 @@ from rich.console import Console
 
 from samhandling.infrastructure.database import DatabaseUrl, DatabaseUrlError
 from samhandling.settings import DEFAULT_DATA_DIR, Settings
+
+DEMO_PERSONS = 2_000
+DEMO_SEED = 42
+DEMO_PATIENTS = 20
 
 app = typer.Typer(
     help="samhandling: Norway's national e-health interoperability platform.", no_args_is_help=True
@@ -76,6 +81,9 @@ def serve(
     demo: Annotated[
         bool, typer.Option("--demo", help="Load synthetic demo data before serving.")
     ] = False,
+    demo_persons: Annotated[
+        int, typer.Option(min=0, help="Persons in the demo population (with --demo).")
+    ] = DEMO_PERSONS,
     log_level: Annotated[str, typer.Option(envvar="SAMHANDLING_LOG_LEVEL")] = "info",
     public_url: PublicUrl = None,
 ) -> None:
@@ -99,7 +107,7 @@ def serve(
     asyncio.run(_migrate(settings))
     platform_secret(settings.secret_key, settings.data_dir)  # made once, before the workers
     if demo:
-        asyncio.run(_load_demo(settings))
+        asyncio.run(_load_demo(settings, demo_persons, DEMO_SEED, DEMO_PATIENTS))
     backend = DatabaseUrl.parse(settings.effective_database_url)
     console.print(
         f"samhandling serving http://{host}:{port}/fhir with {workers} worker(s) "
@@ -132,10 +140,17 @@ def migrate(data_dir: DataDir = DEFAULT_DATA_DIR, database_url: DatabaseUrlOptio
 def demo(
     data_dir: DataDir = DEFAULT_DATA_DIR,
     database_url: DatabaseUrlOption = None,
-    patients: Annotated[int, typer.Option(min=0)] = 20,
+    persons: Annotated[
+        int, typer.Option(min=0, help="Persons in the register population (0: none).")
+    ] = DEMO_PERSONS,
+    seed: Annotated[int, typer.Option(min=0, help="The population's seed.")] = DEMO_SEED,
+    patients: Annotated[
+        int, typer.Option(min=0, help="Patients with clinical records (GP offices' own).")
+    ] = DEMO_PATIENTS,
 ) -> None:
-    """Load synthetic demo data (care providers and patients) into the database."""
-    asyncio.run(_load_demo(_settings(data_dir, database_url), patients))
+    """Load a synthetic population: the registers (persons and families, health personnel,
+    enterprises, address register, GP lists) and patients with clinical records."""
+    asyncio.run(_load_demo(_settings(data_dir, database_url), persons, seed, patients))
 
 
 async def _migrate(settings: Settings) -> list[str]:
@@ -163,26 +178,110 @@ async def _migrate(settings: Settings) -> list[str]:
         await conn.close()
 
 
-async def _load_demo(settings: Settings, patients: int = 20) -> None:
-    from samhandling.platform.fhir.engine import FhirEngine
+async def _load_demo(settings: Settings, persons: int, seed: int, patients: int) -> None:
     from samhandling.platform.fhir.rest.bundle import process_bundle
-    from samhandling.platform.fhir.storage import open_store
     from samhandling.synth import care_providers_bundle, patient_bundles
 
-    store = await open_store(settings.effective_database_url)
-    try:
-        engine = FhirEngine(store)
-        marker = care_providers_bundle()["entry"][0]["resource"]
-        if await store.read(marker["resourceType"], marker["id"]) is not None:
-            console.print("demo data is already loaded")
+    async with _engine(settings) as engine:
+        base = f"{settings.issuer}/fhir"
+        if persons:
+            await _load_registers(engine, base, persons, seed)
+        providers = care_providers_bundle()
+        marker = providers["entry"][0]["resource"]
+        if await engine.store.read(marker["resourceType"], marker["id"]) is not None:
+            console.print("the clinical demo data is already loaded")
             return
-        base = f"http://{settings.host}:{settings.port}/fhir"
-        await process_bundle(engine, care_providers_bundle(), base, "minimal")
+        await process_bundle(engine, providers, base, "minimal")
         for bundle in patient_bundles(patients):
+            await process_bundle(engine, _existing_person_kept(bundle), base, "minimal")
+        console.print(f"loaded GP offices and {patients} patients with clinical records")
+
+
+async def _load_registers(engine: Any, base: str, persons: int, seed: int) -> None:
+    """Load the synthetic register population, with a progress bar (once per seed)."""
+    import time
+
+    from rich.progress import Progress
+
+    from samhandling.platform.fhir.rest.bundle import process_bundle
+    from samhandling.synth.registers import register_population
+
+    population = register_population(persons, seed)
+    if await engine.store.read(*population.marker) is not None:
+        console.print(f"the register population (seed {seed}) is already loaded")
+        return
+    started = time.perf_counter()
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("registers", total=population.total_resources)
+        for bundle in population.bundles():
             await process_bundle(engine, bundle, base, "minimal")
-        console.print(f"loaded demo data: care providers and {patients} patients")
-    finally:
-        await store.close()
+            progress.advance(task, len(bundle["entry"]))
+    console.print(
+        f"loaded the register population (seed {seed}): {persons} persons, "
+        f"{population.total_resources} resources in {time.perf_counter() - started:.1f} s",
+        soft_wrap=True,
+    )
+
+
+def _existing_person_kept(bundle: dict) -> dict:
+    """A patient record Bundle whose Patient is created only when the person register does
+    not know the fødselsnummer already (then the record is about that person)."""
+    from samhandling.platform.identifiers import FNR_SYSTEM
+
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] == "Patient":
+            fnr = next(i["value"] for i in resource["identifier"] if i["system"] == FNR_SYSTEM)
+            entry["request"]["ifNoneExist"] = f"identifier={FNR_SYSTEM}|{fnr}"
+    return bundle
+
+
+@contextlib.asynccontextmanager
+async def _engine(settings: Settings) -> AsyncIterator[Any]:
+    """A migrated database and an engine over it with every service's write checks and
+    index views (loaders and reindexing write exactly as the server does)."""
+    from samhandling.app import opened_engine
+
+    await _migrate(settings)
+    async with opened_engine(settings) as engine:
+        yield engine
+
+
+registries_app = typer.Typer(help="The national registers (grunndata).", no_args_is_help=True)
+app.add_typer(registries_app, name="registries")
+
+
+@registries_app.command("import")
+def registries_import(
+    files: Annotated[list[Path], typer.Argument(help="NDJSON files: Bundles or resources.")],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    database_url: DatabaseUrlOption = None,
+) -> None:
+    """Load register data from NDJSON feeds (one Bundle or resource with an id per line)."""
+    settings = _settings(data_dir, database_url)
+    total = asyncio.run(_import(settings, files))
+    console.print(f"imported {total} resources from {len(files)} file(s)")
+
+
+async def _import(settings: Settings, files: list[Path]) -> int:
+    from samhandling.services.registries.loader import load_ndjson
+
+    total = 0
+    async with _engine(settings) as engine:
+        for path in files:
+            with path.open("rb") as lines:
+                report = await load_ndjson(engine, lines, f"{settings.issuer}/fhir")
+            total += report.resources
+            for warning in report.warnings:
+                console.print(f"[yellow]warning:[/yellow] {path}: {warning}", soft_wrap=True)
+            if report.error is not None:
+                console.print(
+                    f"[red]error:[/red] {path} line {report.failed_line}: {report.error} "
+                    f"({total} resources were imported before it)",
+                    soft_wrap=True,
+                )
+                raise typer.Exit(1)
+    return total
 
 
 @app.command()
@@ -200,14 +299,10 @@ def reindex(
 
 
 async def _reindex(settings: Settings, status: bool, everything: bool) -> None:
-    from samhandling.platform.fhir.engine import FhirEngine
     from samhandling.platform.fhir.search import reindex
-    from samhandling.platform.fhir.storage import open_store
 
-    store = await open_store(settings.effective_database_url)
-    try:
-        engine = FhirEngine(store)
-        await engine.refresh_search_parameters()
+    async with _engine(settings) as engine:
+        store = engine.store
         if everything and not status:
             async with store.transaction() as tx:
                 await reindex.enqueue(tx, store.backend, "samhandling reindex --all", ["*"])
@@ -222,8 +317,6 @@ async def _reindex(settings: Settings, status: bool, everything: bool) -> None:
                 f"job {job.id}: {job.status:<8} {job.progress:<24} types={job.resource_types}"
                 f" reason={job.reason}{' error=' + job.error if job.error else ''}"
             )
-    finally:
-        await store.close()
 
 
 client_app = typer.Typer(help="Register and manage clients of the trust service (HelseID).")
@@ -451,7 +544,7 @@ def token(
         config = _trust_command(settings, lambda t: cli_client(t, settings, citizen, orgnr))
     issuer = config.get("issuer", settings.issuer)
     tool = TokenClient(issuer, config["client_id"], config["jwk"])
-    api_scope = "samhandling:fhir/read samhandling:fhir/write"
+    api_scope = " ".join(_default_api_scopes())
     try:
         if person or citizen:
             if not person:
@@ -495,6 +588,16 @@ def token(
     typer.echo(
         f"curl -s '{target}' -H 'Authorization: DPoP {tokens.access_token}' -H 'DPoP: {proof}'"
     )
+
+
+def _default_api_scopes() -> list[str]:
+    """What ``samhandling token`` asks for unless told: every API scope but the one that
+    shows protected persons' addresses."""
+    from samhandling.app import api_resources
+    from samhandling.services.registries import PROTECTED_SCOPE
+
+    scopes = {scope for resource in api_resources() for scope in resource.scopes}
+    return sorted(scopes - {PROTECTED_SCOPE})
 
 
 def httpx_errors() -> type[Exception]:

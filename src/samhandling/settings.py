@@ -29,6 +29,7 @@ class Settings:
     refresh_token_lifetime: int = 8 * 3600
     signing_alg: str = "RS256"
     unprotected_api: bool = False  # benchmarks only: the FHIR API without token checks
+    allow_synthetic_identifiers: bool = False  # accept test numbers (month + 80) in registers
 
     @property
     def issuer(self) -> str:
@@ -71,6 +72,7 @@ class Settings:
             ),
             signing_alg=env.get("SAMHANDLING_SIGNING_ALG", base.signing_alg),
             unprotected_api=env.get("SAMHANDLING_UNPROTECTED_API") == "1",
+            allow_synthetic_identifiers=env.get("SAMHANDLING_ALLOW_SYNTHETIC_IDENTIFIERS") == "1",
         )
 
     def to_env(self) -> dict[str, str]:
@@ -96,4 +98,6 @@ class Settings:
             env["SAMHANDLING_SECRET_KEY"] = self.secret_key
         if self.unprotected_api:
             env["SAMHANDLING_UNPROTECTED_API"] = "1"
+        if self.allow_synthetic_identifiers:
+            env["SAMHANDLING_ALLOW_SYNTHETIC_IDENTIFIERS"] = "1"
         return env

@@ -14,6 +14,7 @@ from samhandling.platform.auth.replay import ReplayCache
 from samhandling.platform.auth.tokens import AccessTokenVerifier
 from samhandling.platform.fhir.engine import FhirEngine
 from samhandling.platform.fhir.storage import Store
+from samhandling.platform.policy import ServicePolicy
 from samhandling.settings import Settings
 
 
@@ -37,9 +38,15 @@ RuntimeRef = Callable[[], Runtime]  # the runtime, available once the applicatio
 
 @dataclass(frozen=True)
 class Service:
-    """A national service: its API resources, HTTP routes and start-up hook."""
+    """A national service: its API resources, its engine configuration, the policy of the
+    resource types it owns, HTTP routes and start-up hook."""
 
     name: str
     api_resources: tuple[ApiResource, ...] = ()
+    # the service's write checks and index views, added to an engine (by the server and by
+    # offline tools such as the CLI's loaders and reindexing, so both write alike)
+    configure: Callable[[FhirEngine, Settings], object] | None = None
+    # the policy for the resource types the service owns, made once the platform runs
+    policy: Callable[[Runtime], ServicePolicy] | None = None
     routes: Callable[[RuntimeRef], list[BaseRoute]] = field(default=lambda runtime: [])
     start: Callable[[Runtime], Awaitable[None]] | None = None

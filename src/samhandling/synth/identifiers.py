@@ -1,9 +1,10 @@
-"""Norwegian person and organisation identifiers: generation and validation.
+"""Generators of Norwegian person and organisation identifiers for synthetic data.
 
-Fødselsnummer and D-nummer (11 digits ``DDMMYY iii k1 k2``, two mod-11 check digits),
-organisasjonsnummer (9 digits, one mod-11 check digit) and HPR numbers (opaque integers).
-The algorithms are Skatteetaten's (fødselsnummer, including the rule for numbers issued
-from 2032) and Brønnøysundregistrene's (organisasjonsnummer).
+Fødselsnummer, D-number and H-number (11 digits ``DDMMYY iii k1 k2``), felles hjelpenummer,
+DUF-nummer, organisasjonsnummer and the register ids HPR, HER and RESH, all valid under
+:mod:`samhandling.platform.identifiers`, whose check-digit helpers they use. Every generated
+fødselsnummer follows the classic (pre-2032) rules, so its birth date and gender can be read
+back. The identifier systems and validators that used to live here are re-exported.
 """
 
 from __future__ import annotations
@@ -13,6 +14,22 @@ import random
 from collections.abc import Iterator
 from datetime import date
 
+from samhandling.platform.identifiers import (
+    DNR_SYSTEM,
+    FNR_SYSTEM,
+    HER_SYSTEM,
+    HPR_SYSTEM,
+    ORGNR_SYSTEM,
+    RESH_SYSTEM,
+    duf_check_digits,
+    is_valid_d_nummer,
+    is_valid_fodselsnummer,
+    is_valid_organisasjonsnummer,
+    organisation_check_digit,
+    person_check_digits,
+)
+from samhandling.platform.identifiers import birth_date as fodselsnummer_birth_date
+
 __all__ = [
     "DNR_SYSTEM",
     "FNR_SYSTEM",
@@ -21,44 +38,28 @@ __all__ = [
     "ORGNR_SYSTEM",
     "RESH_SYSTEM",
     "d_nummer",
+    "duf_nummer",
+    "fh_nummer",
     "fodselsnummer",
     "fodselsnummer_birth_date",
     "fodselsnumre",
+    "h_nummer",
+    "her_id",
     "hpr_number",
     "is_valid_d_nummer",
     "is_valid_fodselsnummer",
     "is_valid_organisasjonsnummer",
     "nth_fodselsnummer",
     "organisasjonsnummer",
+    "resh_id",
 ]
 
-# Identifier systems (no-basis NamingSystems and profile slices, HL7 Norway kodeverk).
-FNR_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.1"
-DNR_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.2"
-HPR_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.4"
-ORGNR_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.101"
-RESH_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.102"
-HER_SYSTEM = "urn:oid:2.16.578.1.12.4.1.2"
-
+# The check-digit weights of person_check_digits, applied here to a whole date at once.
 _W1 = (3, 7, 6, 1, 8, 9, 4, 5, 2)
 _W2 = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
-_ORG_WEIGHTS = (3, 2, 7, 6, 5, 4, 3, 2)
 
 
 # --------------------------------------------------------------------------- fødselsnummer
-
-
-def _check_digits(nine: str) -> str | None:
-    """The two check digits for the first nine digits, or None when one would be 10."""
-    d = [ord(c) - 48 for c in nine]
-    k1 = (11 - sum(w * x for w, x in zip(_W1, d, strict=True)) % 11) % 11
-    if k1 == 10:
-        return None
-    d.append(k1)
-    k2 = (11 - sum(w * x for w, x in zip(_W2, d, strict=True)) % 11) % 11
-    if k2 == 10:
-        return None
-    return f"{k1}{k2}"
 
 
 def _individnummer_ranges(year: int) -> tuple[range, ...]:
@@ -72,21 +73,9 @@ def _individnummer_ranges(year: int) -> tuple[range, ...]:
     raise ValueError(f"no individnummer range for birth year {year}")
 
 
-def _century(individnummer: int, yy: int) -> int | None:
-    if individnummer < 500:
-        return 1900
-    if individnummer < 750 and yy >= 54:
-        return 1800
-    if yy <= 39:
-        return 2000
-    if individnummer >= 900:
-        return 1900
-    return None
-
-
-def _date_part(birth_date: date, *, d_number: bool, synthetic: bool) -> str:
+def _date_part(birth_date: date, *, d_number: bool, h_number: bool, synthetic: bool) -> str:
     day = birth_date.day + (40 if d_number else 0)
-    month = birth_date.month + (80 if synthetic else 0)
+    month = birth_date.month + (80 if synthetic else 40 if h_number else 0)
     return f"{day:02d}{month:02d}{birth_date.year % 100:02d}"
 
 
@@ -111,7 +100,7 @@ def _valid_individnumre(
 def _candidates(
     birth_date: date, female: bool, d_number: bool, synthetic: bool
 ) -> tuple[str, tuple[tuple[int, int, int], ...]]:
-    prefix = _date_part(birth_date, d_number=d_number, synthetic=synthetic)
+    prefix = _date_part(birth_date, d_number=d_number, h_number=False, synthetic=synthetic)
     digits = [ord(c) - 48 for c in prefix]
     r1 = sum(w * x for w, x in zip(_W1, digits, strict=False)) % 11
     r2 = sum(w * x for w, x in zip(_W2, digits, strict=False)) % 11
@@ -153,127 +142,74 @@ def fodselsnummer(
 
 
 def d_nummer(birth_date: date, rng: random.Random, female: bool, *, synthetic: bool = False) -> str:
-    """A random valid D-nummer (day + 40) for ``birth_date`` and gender."""
+    """A random valid D-number (day + 40) for ``birth_date`` and gender."""
     return _random_number(birth_date, rng, female, d_number=True, synthetic=synthetic)
 
 
+def h_nummer(birth_date: date, rng: random.Random, female: bool) -> str:
+    """A random valid H-number (month + 40) for ``birth_date`` and gender."""
+    return _random_number(birth_date, rng, female, d_number=False, h_number=True)
+
+
 def _random_number(
-    birth_date: date, rng: random.Random, female: bool, *, d_number: bool, synthetic: bool
+    birth_date: date,
+    rng: random.Random,
+    female: bool,
+    *,
+    d_number: bool,
+    h_number: bool = False,
+    synthetic: bool = False,
 ) -> str:
-    prefix = _date_part(birth_date, d_number=d_number, synthetic=synthetic)
+    prefix = _date_part(birth_date, d_number=d_number, h_number=h_number, synthetic=synthetic)
     ranges = _individnummer_ranges(birth_date.year)
     parity = 0 if female else 1
     while True:
         r = rng.choice(ranges)
         i = rng.randrange(r.start + parity, r.stop, 2)
         nine = f"{prefix}{i:03d}"
-        check = _check_digits(nine)
+        check = person_check_digits(nine)
         if check is not None:
             return nine + check
 
 
-def _remainders(s: str) -> tuple[int, int]:
-    """(first, second) check-sum remainders; a classic valid number has (0, 0)."""
-    d = [ord(c) - 48 for c in s]
-    r1 = (sum(w * x for w, x in zip(_W1, d, strict=False)) + d[9]) % 11
-    r2 = sum(w * x for w, x in zip((*_W2, 1), d, strict=True)) % 11
-    return r1, r2
+def fh_nummer(rng: random.Random) -> str:
+    """A random felles hjelpenummer: first digit 8 or 9, eight random digits, check digits."""
+    while True:
+        nine = f"{rng.choice('89')}{rng.randrange(100_000_000):08d}"
+        check = person_check_digits(nine)
+        if check is not None:
+            return nine + check
 
 
-def _real_date(year: int, month: int, day: int) -> bool:
-    try:
-        date(year, month, day)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_valid(s: object, *, d_number: bool, allow_synthetic: bool, allow_2032: bool) -> bool:
-    if not isinstance(s, str) or len(s) != 11 or not s.isascii() or not s.isdigit():
-        return False
-    r1, r2 = _remainders(s)
-    if r2 != 0 or r1 > 3:
-        return False
-    day, month, yy = int(s[0:2]), int(s[2:4]), int(s[4:6])
-    if d_number:
-        if day <= 40:
-            return False
-        day -= 40
-    if allow_synthetic and month > 80:
-        month -= 80
-    elif allow_synthetic and month > 40:
-        month -= 40
-    if r1 == 0:
-        century = _century(int(s[6:9]), yy)
-        if century is not None and _real_date(century + yy, month, day):
-            return True
-    # Numbers issued from 2032: first remainder 0-3, individnummer no longer encodes the
-    # century, so the date only has to exist in some century.
-    return allow_2032 and any(_real_date(c + yy, month, day) for c in (1900, 2000, 1800))
-
-
-def is_valid_fodselsnummer(
-    s: object, *, allow_synthetic: bool = False, allow_2032: bool = True
-) -> bool:
-    """True for a fødselsnummer with a real birth date and both check digits right.
-
-    ``allow_2032`` accepts the check-digit rule for numbers issued from 2032;
-    ``allow_synthetic`` accepts test-person months (+40 NAV/Dolly, +80 Skatteetaten/Tenor).
-    """
-    return _is_valid(s, d_number=False, allow_synthetic=allow_synthetic, allow_2032=allow_2032)
-
-
-def is_valid_d_nummer(s: object, *, allow_synthetic: bool = False, allow_2032: bool = True) -> bool:
-    """True for a D-nummer (day + 40) with a real birth date and both check digits right."""
-    return _is_valid(s, d_number=True, allow_synthetic=allow_synthetic, allow_2032=allow_2032)
-
-
-def fodselsnummer_birth_date(s: str) -> date | None:
-    """Birth date in a pre-2032 fødselsnummer or D-nummer (synthetic months too), else None."""
-    if len(s) != 11 or not s.isascii() or not s.isdigit() or _remainders(s) != (0, 0):
-        return None
-    day, month, yy = int(s[0:2]), int(s[2:4]), int(s[4:6])
-    if day > 40:
-        day -= 40
-    if month > 80:
-        month -= 80
-    elif month > 40:
-        month -= 40
-    century = _century(int(s[6:9]), yy)
-    if century is None or not _real_date(century + yy, month, day):
-        return None
-    return date(century + yy, month, day)
-
-
-# --------------------------------------------------------------------- organisasjonsnummer
-
-
-def _org_check_digit(eight: str) -> int | None:
-    k = (11 - sum(w * (ord(c) - 48) for w, c in zip(_ORG_WEIGHTS, eight, strict=True)) % 11) % 11
-    return None if k == 10 else k
+# ------------------------------------------------------------------------ other numbers
 
 
 def organisasjonsnummer(rng: random.Random) -> str:
     """A random organisasjonsnummer (9 digits, first digit 8 or 9, valid check digit)."""
     while True:
         eight = f"{rng.choice('89')}{rng.randrange(10_000_000):07d}"
-        k = _org_check_digit(eight)
+        k = organisation_check_digit(eight)
         if k is not None:
             return f"{eight}{k}"
 
 
-def is_valid_organisasjonsnummer(s: object) -> bool:
-    """True for 9 digits whose last digit is the mod-11 check digit of the first eight."""
-    if not isinstance(s, str) or len(s) != 9 or not s.isascii() or not s.isdigit():
-        return False
-    k = _org_check_digit(s[:8])
-    return k is not None and k == ord(s[8]) - 48
-
-
-# ---------------------------------------------------------------------------------- HPR
+def duf_nummer(rng: random.Random) -> str:
+    """A random DUF-nummer: registration year 1990-2025, six digits, two check digits."""
+    ten = f"{rng.randint(1990, 2025)}{rng.randrange(1_000_000):06d}"
+    return ten + duf_check_digits(ten)
 
 
 def hpr_number(rng: random.Random) -> str:
     """A random HPR number: an opaque 7-9 digit integer (no published check digit)."""
     digits = rng.choice((7, 7, 7, 8, 9))
     return str(rng.randrange(10 ** (digits - 1), 10**digits))
+
+
+def her_id(rng: random.Random) -> str:
+    """A random HER-id: 80000-9999998, the draw the synthetic care providers use."""
+    return str(rng.randrange(80_000, 9_999_999))
+
+
+def resh_id(rng: random.Random) -> str:
+    """A random RESH-id: a 6-7 digit integer (e.g. 705592, 4001031)."""
+    return str(rng.randrange(100_000, 10_000_000))

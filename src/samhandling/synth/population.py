@@ -473,14 +473,15 @@ def care_providers_bundle(
         )
     for p in directory.practitioners:
         org = directory.orgs[p.org]
+        profession = ("LE", "Lege") if p.doctor else ("SP", "Sykepleier")
         qualification: list[dict[str, Any]] = [
-            {
-                "code": _concept(
-                    HELSEPERSONELL_KATEGORI, *(("LE", "Lege") if p.doctor else ("SP", "Sykepleier"))
-                )
-            },
-            {
-                "code": _concept(GODKJENNINGSTYPE, "1", "Autorisasjon"),
+            {  # one approval (no-basis: profession and approval type in one code)
+                "code": {
+                    "coding": [
+                        _coding(HELSEPERSONELL_KATEGORI, *profession),
+                        _coding(GODKJENNINGSTYPE, "1", "Autorisasjon"),
+                    ]
+                },
                 "period": {"start": p.authorised.isoformat()},
             },
         ]

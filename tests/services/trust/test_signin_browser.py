@@ -208,7 +208,13 @@ def demo(
             # The three commands are independent: run them side by side.
             with ThreadPoolExecutor(3) as pool:
                 loaded = pool.submit(
-                    samhandling_cli, running, "demo", "--patients", str(DEMO_PATIENTS)
+                    samhandling_cli,
+                    running,
+                    "demo",
+                    "--persons",
+                    "0",
+                    "--patients",
+                    str(DEMO_PATIENTS),
                 )
                 personnel = pool.submit(
                     register_client, running, "--scope", "samhandling:fhir/read",

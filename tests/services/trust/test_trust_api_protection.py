@@ -29,7 +29,7 @@ def test_open_endpoints_need_no_token(server: Server) -> None:
 
 def test_no_token(server: Server) -> None:
     for method in ("GET", "POST", "DELETE"):
-        response = httpx.request(method, f"{server.fhir}/Patient")
+        response = httpx.request(method, f"{server.fhir}/Observation")
         assert response.status_code == 401
         assert response.json()["resourceType"] == "OperationOutcome"
         assert response.json()["issue"][0]["code"] == "login"
@@ -39,7 +39,7 @@ def test_no_token(server: Server) -> None:
 
 def test_valid_request(server: Server, issued: tuple[Tokens, DpopKey]) -> None:
     tokens, key = issued
-    response = api_get(server, "/Patient?_count=1", tokens.access_token, key)
+    response = api_get(server, "/Observation?_count=1", tokens.access_token, key)
     assert response.status_code == 200, response.text
 
 
@@ -63,29 +63,29 @@ def test_refused_requests(
 ) -> None:
     tokens, key = issued
     token = tokens.access_token
-    url = f"{server.fhir}/Patient"
+    url = f"{server.fhir}/Observation"
     if case == "missing proof":
         response = httpx.get(url, headers={"Authorization": f"DPoP {token}"})
     elif case == "missing ath":
-        response = api_get(server, "/Patient", token, key, access_token=None)
+        response = api_get(server, "/Observation", token, key, access_token=None)
     elif case == "ath of another token":
-        response = api_get(server, "/Patient", token, key, access_token=token + "x")
+        response = api_get(server, "/Observation", token, key, access_token=token + "x")
     elif case == "wrong htm":
-        response = api_get(server, "/Patient", token, key, method="POST")
+        response = api_get(server, "/Observation", token, key, method="POST")
     elif case == "wrong htu":
-        response = api_get(server, "/Patient", token, key, url=f"{server.fhir}/Observation")
+        response = api_get(server, "/Observation", token, key, url=f"{server.fhir}/Encounter")
     elif case == "stale proof":
         response = _stale(server, token, key)
     elif case == "proof by another key":
-        response = api_get(server, "/Patient", token, DpopKey())
+        response = api_get(server, "/Observation", token, DpopKey())
     elif case == "bearer use of a DPoP-bound token":
         response = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
     elif case == "tampered token":
         head, body, signature = token.split(".")
         forged = f"{head}.{body[:-4]}AAAA.{signature}"
-        response = api_get(server, "/Patient", forged, key)
+        response = api_get(server, "/Observation", forged, key)
     else:
-        response = api_get(server, "/Patient", "abc", key)
+        response = api_get(server, "/Observation", "abc", key)
     assert response.status_code == 401, response.text
     assert f'error="{error}"' in _challenge(response)
     assert response.json()["resourceType"] == "OperationOutcome"
@@ -96,7 +96,7 @@ def _stale(server: Server, token: str, key: DpopKey) -> httpx.Response:
 
     from samhandling.platform.auth import jose
 
-    url = f"{server.fhir}/Patient"
+    url = f"{server.fhir}/Observation"
     claims = {"jti": "stale", "htm": "GET", "htu": url, "iat": int(time.time()) - 600,
               "ath": jose.sha256_b64url(token)}  # fmt: skip
     proof = jose.sign({"typ": "dpop+jwt", "alg": "ES256", "jwk": key.public}, claims,
@@ -106,7 +106,7 @@ def _stale(server: Server, token: str, key: DpopKey) -> httpx.Response:
 
 def test_replayed_proof(server: Server, issued: tuple[Tokens, DpopKey]) -> None:
     tokens, key = issued
-    url = f"{server.fhir}/Patient"
+    url = f"{server.fhir}/Observation"
     proof = key.proof("GET", url, access_token=tokens.access_token)
     headers = {"Authorization": f"DPoP {tokens.access_token}", "DPoP": proof}
     assert httpx.get(url, headers=headers).status_code == 200
@@ -117,7 +117,7 @@ def test_replayed_proof(server: Server, issued: tuple[Tokens, DpopKey]) -> None:
 
 def test_two_proofs_or_two_authorizations(server: Server, issued: tuple[Tokens, DpopKey]) -> None:
     tokens, key = issued
-    url = f"{server.fhir}/Patient"
+    url = f"{server.fhir}/Observation"
     token = tokens.access_token
     two_proofs = httpx.get(
         url,
@@ -141,7 +141,7 @@ def test_missing_scope_is_403(server: Server) -> None:
     reader = register_client(server, "--scope", "samhandling:fhir/read", "--orgnr", "912159523")
     client = tool(server, reader)
     tokens = client.client_credentials()
-    url = f"{server.fhir}/Patient"
+    url = f"{server.fhir}/Observation"
     token = tokens.access_token
     read = httpx.get(url, auth=_auth(tokens, client.dpop))
     assert read.status_code == 200
@@ -149,7 +149,7 @@ def test_missing_scope_is_403(server: Server) -> None:
     assert search.status_code == 200, search.text
     write = httpx.post(
         url,
-        json={"resourceType": "Patient"},
+        json={"resourceType": "Observation"},
         headers={"Authorization": f"DPoP {token}",
                  "DPoP": client.dpop.proof("POST", url, access_token=token)},
     )  # fmt: skip
@@ -175,7 +175,7 @@ def test_wrong_audience_is_401(server: Server) -> None:
     client = tool(server, config)
     tokens = client.sign_in(pid, scope="openid", redirect_uri=REDIRECT_URI)
     assert decode(tokens.access_token)["aud"] == server.url
-    response = api_get(server, "/Patient", tokens.access_token, client.dpop)
+    response = api_get(server, "/Observation", tokens.access_token, client.dpop)
     assert response.status_code == 401
     assert 'error="invalid_token"' in _challenge(response)
     assert "samhandling:fhir" in response.json()["issue"][0]["diagnostics"]

@@ -129,7 +129,10 @@ def test_par_pkce_sign_in_refresh_and_exchange(server: Server, login_config: dic
     assert claims["helseid://claims/hpr/hpr_number"] == DOCTOR[1]
     assert claims["cnf"]["jkt"] == login.key.jkt
     assert token["token_type"] == "DPoP" and token["refresh_token"]
-    assert api_get(server, "/Patient?_count=1", token["access_token"], login.key).status_code == 200
+    assert (
+        api_get(server, "/Observation?_count=1", token["access_token"], login.key).status_code
+        == 200
+    )
 
     refreshed = login.with_nonce(
         lambda: login.session.refresh_token(login.token_url, refresh_token=token["refresh_token"])

@@ -30,7 +30,7 @@ DOCTOR_HPR = "9144889"
 
 @pytest.fixture(scope="module")
 def people(server: Server) -> dict[str, str]:
-    from samhandling.synth.identifiers import is_valid_fodselsnummer
+    from samhandling.platform.identifiers import is_valid_fodselsnummer
 
     patient_pid = next(
         f"0101701{n:04d}" for n in range(10000) if is_valid_fodselsnummer(f"0101701{n:04d}")
@@ -114,7 +114,10 @@ def test_sign_in_as_health_personnel(
     assert id_claims["nonce"] == "n-456"
     assert id_claims["helseid://claims/identity/pid"] == DOCTOR_PID
     assert tokens.refresh_token and tokens.raw["rt_expires_in"] > 0
-    assert api_get(server, "/Patient?_count=1", tokens.access_token, client.dpop).status_code == 200
+    assert (
+        api_get(server, "/Observation?_count=1", tokens.access_token, client.dpop).status_code
+        == 200
+    )
 
 
 def test_people_without_hpr_get_no_hpr_claim(
@@ -391,7 +394,8 @@ def test_token_exchange(server: Server, people: dict[str, str], login_client: di
     assert claims["cnf"]["jkt"] == actor.dpop.jkt
     assert claims["helseid://claims/client/claims/orgnr_parent"] == "912159523"
     assert (
-        api_get(server, "/Patient?_count=1", exchanged.access_token, actor.dpop).status_code == 200
+        api_get(server, "/Observation?_count=1", exchanged.access_token, actor.dpop).status_code
+        == 200
     )
     with pytest.raises(TokenRequestError) as not_allowed:
         actor.exchange(user.access_token, "samhandling:fhir/write")

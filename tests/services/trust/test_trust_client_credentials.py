@@ -80,7 +80,7 @@ def test_client_credentials_over_raw_http(server: Server, client_config: dict) -
     assert claims["samhandling://claims/principal"] == "system"
     assert claims["exp"] - claims["iat"] == 600
     assert "helseid://claims/identity/pid" not in claims
-    read = api_get(server, "/Patient?_count=1", token, key)
+    read = api_get(server, "/Observation?_count=1", token, key)
     assert read.status_code == 200, read.text
 
 
@@ -120,7 +120,7 @@ def test_client_credentials_with_authlib(server: Server, client_config: dict) ->
     token = session.fetch_token(token_url, grant_type="client_credentials")
     assert token["token_type"] == "DPoP"
     assert decode(token["access_token"])["cnf"]["jkt"] == key.jkt
-    response = api_get(server, "/Patient?_count=1", token["access_token"], key)
+    response = api_get(server, "/Observation?_count=1", token["access_token"], key)
     assert response.status_code == 200
 
 
@@ -322,11 +322,11 @@ def test_bearer_tokens_only_for_clients_configured_for_them(server: Server) -> N
     token = response.json()["access_token"]
     assert "cnf" not in decode(token)
     bearer = {"Authorization": f"Bearer {token}"}
-    read = httpx.get(f"{server.fhir}/Patient?_count=1", headers=bearer)
+    read = httpx.get(f"{server.fhir}/Observation?_count=1", headers=bearer)
     assert read.status_code == 200, read.text
     # a bearer token presented with the DPoP scheme is refused: it is bound to no key
     key = DpopKey()
-    as_dpop = api_get(server, "/Patient?_count=1", token, key)
+    as_dpop = api_get(server, "/Observation?_count=1", token, key)
     assert as_dpop.status_code == 401
     assert 'error="invalid_token"' in as_dpop.headers["www-authenticate"]
 
@@ -342,5 +342,5 @@ def test_dpop_auth_helper_renews_tokens(server: Server, client_config: dict) -> 
         return client.client_credentials()
 
     auth = DpopAuth(tokens, client.dpop, renew=renew)
-    assert httpx.get(f"{server.fhir}/Patient?_count=1", auth=auth).status_code == 200
+    assert httpx.get(f"{server.fhir}/Observation?_count=1", auth=auth).status_code == 200
     assert renewed == [1]

@@ -124,7 +124,7 @@ def test_api_guard(server: Server, scheme: str, token: str, proof: str | None, m
         headers["Authorization"] = value
     if proof is not None and _legal_header(proof):
         headers["DPoP"] = proof
-    response = httpx.request(method, f"{server.fhir}/Patient", headers=headers)
+    response = httpx.request(method, f"{server.fhir}/Observation", headers=headers)
     assert response.status_code in (400, 401, 403), response.text
     assert response.json()["resourceType"] == "OperationOutcome"
     assert response.headers.get_list("www-authenticate")

@@ -45,9 +45,9 @@ def short_lived(
 def test_expired_token_is_refused(short_lived: Server) -> None:
     client = tool(short_lived, system_client(short_lived))
     tokens = client.client_credentials()
-    assert api_get(short_lived, "/Patient", tokens.access_token, client.dpop).status_code == 200
+    assert api_get(short_lived, "/Observation", tokens.access_token, client.dpop).status_code == 200
     time.sleep(2 + 5 + 1)  # lifetime plus the 5 s clock-skew allowance
-    late = api_get(short_lived, "/Patient", tokens.access_token, client.dpop)
+    late = api_get(short_lived, "/Observation", tokens.access_token, client.dpop)
     assert late.status_code == 401
     assert "expired" in late.json()["issue"][0]["diagnostics"]
 
@@ -69,8 +69,8 @@ def test_key_rotation_keeps_old_tokens_valid(server: Server) -> None:
     jwks = httpx.get(f"{server.url}/.well-known/openid-configuration/jwks").json()
     assert {old_kid, new_kid} <= {k["kid"] for k in jwks["keys"]}
     assert all("d" not in k for k in jwks["keys"])  # public keys only
-    assert api_get(server, "/Patient", before.access_token, client.dpop).status_code == 200
-    assert api_get(server, "/Patient", after.access_token, client.dpop).status_code == 200
+    assert api_get(server, "/Observation", before.access_token, client.dpop).status_code == 200
+    assert api_get(server, "/Observation", after.access_token, client.dpop).status_code == 200
     listing = samhandling_cli(server, "keys", "list")
     assert new_kid in listing and "current" in listing and "retires at" in listing
 
@@ -112,7 +112,7 @@ def test_replay_caches_hold_across_workers(two_workers: Server) -> None:
     on new connections (spread over both workers by the kernel) are all refused."""
     client = tool(two_workers, system_client(two_workers))
     tokens = client.client_credentials()
-    url = f"{two_workers.fhir}/Patient"
+    url = f"{two_workers.fhir}/Observation"
     for _ in range(30):
         proof = client.dpop.proof("GET", url, access_token=tokens.access_token)
         headers = {"Authorization": f"DPoP {tokens.access_token}", "DPoP": proof}
@@ -144,13 +144,13 @@ def test_replays_are_refused_by_another_process(server: Server, twin: Server) ->
     so the twin accepts the proof's htu and the assertion's aud)."""
     client = tool(server, system_client(server))
     tokens = client.client_credentials()
-    proof = client.dpop.proof("GET", f"{server.fhir}/Patient", access_token=tokens.access_token)
+    proof = client.dpop.proof("GET", f"{server.fhir}/Observation", access_token=tokens.access_token)
     headers = {"Authorization": f"DPoP {tokens.access_token}", "DPoP": proof}
-    assert httpx.get(f"{server.fhir}/Patient", headers=headers).status_code == 200
-    assert httpx.get(f"{twin.fhir}/Patient", headers=headers).status_code == 401
-    fresh = client.dpop.proof("GET", f"{server.fhir}/Patient", access_token=tokens.access_token)
+    assert httpx.get(f"{server.fhir}/Observation", headers=headers).status_code == 200
+    assert httpx.get(f"{twin.fhir}/Observation", headers=headers).status_code == 401
+    fresh = client.dpop.proof("GET", f"{server.fhir}/Observation", access_token=tokens.access_token)
     headers["DPoP"] = fresh
-    assert httpx.get(f"{twin.fhir}/Patient", headers=headers).status_code == 200
+    assert httpx.get(f"{twin.fhir}/Observation", headers=headers).status_code == 200
     config = system_client(server)
     once = assertion(config, server.url)
     assert token_request(server, config, client_assertion=once).status_code == 200
@@ -182,9 +182,9 @@ def test_token_command(server: Server) -> None:
     from samhandling.services.trust.tokentool import DpopKey as Key
 
     key = Key(issued["dpop_jwk"])
-    assert api_get(server, "/Patient", issued["access_token"], key).status_code == 200
+    assert api_get(server, "/Observation", issued["access_token"], key).status_code == 200
     # the plain output is a curl line that works once
-    line = samhandling_cli(server, "token", "--url", f"{server.fhir}/Patient?_count=1")
+    line = samhandling_cli(server, "token", "--url", f"{server.fhir}/Observation?_count=1")
     assert line.startswith("curl -s '")
     curl = subprocess.run(["bash", "-c", line.strip()], capture_output=True, text=True)
     assert json.loads(curl.stdout)["resourceType"] == "Bundle"

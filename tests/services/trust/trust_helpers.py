@@ -17,6 +17,16 @@ from samhandling.services.trust.tokentool import DpopKey, TokenClient
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 FHIR_SCOPES = "samhandling:fhir/read samhandling:fhir/write"
+# an HPR approval in force: a doctor (Volven 9060 LE) with an authorisation (7704 "1")
+AUTHORISED_DOCTOR = {
+    "code": {
+        "coding": [
+            {"system": "urn:oid:2.16.578.1.12.4.1.1.9060", "code": "LE"},
+            {"system": "urn:oid:2.16.578.1.12.4.1.1.7704", "code": "1"},
+        ]
+    },
+    "period": {"start": "2001-01-01"},
+}
 REDIRECT_URI = "http://127.0.0.1:9/callback"
 USER_SCOPES = (
     "openid profile offline_access helseid://scopes/identity/pid "
@@ -136,15 +146,17 @@ def person(
     server: Server, pid: str, family: str, given: str, *, hpr: str | None = None, active=True
 ) -> str:
     """Store a person in the register: a Patient, or a Practitioner when ``hpr`` is given."""
-    from samhandling.synth.identifiers import FNR_SYSTEM, HPR_SYSTEM
+    from samhandling.platform.identifiers import FNR_SYSTEM, HPR_SYSTEM
 
     identifiers = [{"system": FNR_SYSTEM, "value": pid}]
     kind = "Patient"
+    body: dict[str, Any] = {}
     if hpr:
         identifiers.append({"system": HPR_SYSTEM, "value": hpr})
         kind = "Practitioner"
+        body["qualification"] = [AUTHORISED_DOCTOR]
     body = {"resourceType": kind, "id": f"person-{pid}", "identifier": identifiers,
-            "active": active, "name": [{"family": family, "given": [given]}]}  # fmt: skip
+            "active": active, "name": [{"family": family, "given": [given]}], **body}  # fmt: skip
     response = httpx.put(f"{server.fhir}/{kind}/person-{pid}", json=body, auth=server.auth)
     assert response.status_code in (200, 201), response.text
     return pid

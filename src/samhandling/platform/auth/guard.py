@@ -9,7 +9,7 @@ key thumbprint = ``cnf.jkt``) and the scope the request needs, and returns the c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from starlette.responses import Response
@@ -37,17 +37,22 @@ ScopeRule = Callable[[str, str], str]  # (method, path) -> the scope the request
 
 
 class ApiGuard:
-    """Checks requests to one API resource."""
+    """Checks requests to an API that one or more API resources share (their audiences).
+
+    With a ``required_scope`` rule the guard also checks the scope; without one the API
+    checks scopes itself, per interaction (the FHIR API's policy does).
+    """
 
     def __init__(
         self,
-        resource: ApiResource,
-        required_scope: ScopeRule,
+        resources: Sequence[ApiResource],
+        required_scope: ScopeRule | None,
         tokens: AccessTokenVerifier,
         dpop: DpopVerifier,
         public_url: str,
     ) -> None:
-        self.resource = resource
+        self.audiences = frozenset(resource.name for resource in resources)
+        self._names = " or ".join(sorted(self.audiences))
         self.required_scope = required_scope
         self.tokens = tokens
         self.dpop = dpop
@@ -87,11 +92,12 @@ class ApiGuard:
                 raise TokenError(401, exc.error, exc.description) from None
             if proof.jkt != bound:
                 raise TokenError(401, "invalid_token", "the token is bound to another key")
-        if self.resource.name not in verified.audiences:
-            raise TokenError(401, "invalid_token", f"the token is not for {self.resource.name}")
-        needed = self.required_scope(scope["method"], scope["path"])
-        if needed not in verified.scopes:
-            raise TokenError(403, "insufficient_scope", f"needs scope {needed}", scope=needed)
+        if self.audiences.isdisjoint(verified.audiences):
+            raise TokenError(401, "invalid_token", f"the token is not for {self._names}")
+        if self.required_scope is not None:
+            needed = self.required_scope(scope["method"], scope["path"])
+            if needed not in verified.scopes:
+                raise TokenError(403, "insufficient_scope", f"needs scope {needed}", scope=needed)
         return verified.context
 
 

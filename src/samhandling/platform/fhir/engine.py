@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode
 
+from samhandling.platform.fhir.access import OPEN_ACCESS, AccessControl
 from samhandling.platform.fhir.content import loads, stamp
-from samhandling.platform.fhir.errors import FhirError, gone, not_found
+from samhandling.platform.fhir.errors import FhirError, Issue, gone, not_found
 from samhandling.platform.fhir.ids import new_id
 from samhandling.platform.fhir.patch import PatchError, apply_fhirpath_patch, apply_json_patch
 from samhandling.platform.fhir.search.executor import SearchExecutor, SearchPage
@@ -41,6 +42,13 @@ JSON_PATCH = "json-patch"
 FHIRPATH_PATCH = "fhirpath-patch"
 _TICK = timedelta(microseconds=1)
 _SEARCH_PARAMETER = "SearchParameter"
+
+# A content rule a service adds for one resource type: the issues it finds (errors refuse
+# the write with 422; warnings are not reported yet).
+WriteCheck = Callable[[dict], list[Issue]]
+# What search may see of a resource of one type: the resource, or a copy with elements left
+# out (they are then not indexed, so no search, chain or _has can match on them).
+IndexView = Callable[[dict], dict]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +94,28 @@ class FhirEngine:
         # base URLs clients have addressed this server by: absolute references under them
         # are indexed as local references
         self.local_bases: set[str] = set()
+        self.access: AccessControl = OPEN_ACCESS  # the platform's policy, once it starts
+        self._write_checks: dict[str, list[WriteCheck]] = {}
+        self._index_views: dict[str, IndexView] = {}
+
+    def add_write_check(self, type: str, check: WriteCheck) -> None:
+        """Run ``check`` on every resource of ``type`` written from now on."""
+        self._write_checks.setdefault(type, []).append(check)
+
+    def set_index_view(self, type: str, view: IndexView) -> None:
+        """Index resources of ``type`` as ``view`` shows them (from the next write on)."""
+        self._index_views[type] = view
+
+    def validate(self, resource: object, type: str, id: str | None = None) -> dict:
+        """Validate a resource for a write: structure, content, then the added checks."""
+        body = validate_resource(resource, type, id=id)
+        checks = self._write_checks.get(type)
+        if checks:
+            issues = [issue for check in checks for issue in check(body)]
+            errors = [issue for issue in issues if issue.severity in ("error", "fatal")]
+            if errors:
+                raise FhirError(422, errors)
+        return body
 
     async def refresh_search_parameters(self) -> bool:
         """Re-read the stored SearchParameter resources if any changed; True if reloaded."""
@@ -118,7 +148,8 @@ class FhirEngine:
 
     def index(self, type: str, body: dict) -> dict[str, list[tuple]]:
         """The search index rows of a resource about to be stored."""
-        return extract(self.registry, type, body, self.local_bases)
+        view = self._index_views.get(type)
+        return extract(self.registry, type, view(body) if view else body, self.local_bases)
 
     @asynccontextmanager
     async def transaction(
@@ -263,7 +294,7 @@ class FhirEngine:
         check_resource_type(type)
         if isinstance(resource, dict) and "id" in resource:
             resource = {k: v for k, v in resource.items() if k != "id"}
-        return validate_resource(resource, type)
+        return self.validate(resource, type)
 
     async def create(
         self,
@@ -308,7 +339,7 @@ class FhirEngine:
         """Update, or create with the client-chosen ``id`` when it does not exist."""
         check_resource_type(type)
         check_id(id)
-        body = validate_resource(resource, type, id=id)
+        body = self.validate(resource, type, id=id)
         index = self.index(type, body)
         async with self.transaction(tx) as t:
             current = await t.current(type, id)
@@ -358,7 +389,7 @@ class FhirEngine:
                     422, "processing", f"patch failed: {exc.message}", exc.expression
                 ) from None
             try:
-                body = validate_resource(patched, type, id=id)
+                body = self.validate(patched, type, id=id)
             except FhirError as error:  # the request was well-formed; its result is not
                 raise FhirError(422, error.issues) from None
             new = self._next_version(current, body)

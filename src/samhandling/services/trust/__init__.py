@@ -13,10 +13,10 @@ from starlette.routing import BaseRoute
 
 from samhandling.infrastructure.secrets import derive
 from samhandling.platform.auth.tokens import AccessTokenVerifier
+from samhandling.platform.directory import EmptyDirectory, PersonDirectory
 from samhandling.platform.service import Runtime, RuntimeRef, Service
 from samhandling.services.trust.assertion import ClientAuthenticator
 from samhandling.services.trust.clients import ClientRegistry
-from samhandling.services.trust.directory import FhirPersonDirectory, PersonDirectory
 from samhandling.services.trust.identity import IdentityProvider, TestIdentityProvider
 from samhandling.services.trust.keys import SigningKeys
 from samhandling.services.trust.routes import trust_routes
@@ -55,7 +55,8 @@ def build(runtime: Runtime, directory: PersonDirectory | None = None) -> Trust:
     audiences = {issuer, trust_settings.token_endpoint, trust_settings.par_endpoint}
     authenticator = ClientAuthenticator(clients, runtime.replay, audiences)
     runtime.tokens = AccessTokenVerifier(issuer, keys)
-    directory = directory or FhirPersonDirectory(runtime.engine)
+    # the person register's directory (the registries service publishes it when it starts)
+    directory = directory or runtime.services.get("person_directory") or EmptyDirectory()
     server = AuthorizationServer(
         trust_settings,
         store,

@@ -91,11 +91,12 @@ async def cli_client(trust: Trust, settings: Settings, citizen: bool, orgnr: str
     saved: dict[str, Any] = orjson.loads(path.read_bytes()) if path.exists() else {}
     kind = "citizen" if citizen else f"personnel:{orgnr or CLI_DEFAULT_ORGNR}"
     entry = saved.get(kind)
+    api_scopes = sorted({s for r in trust.server.resources.values() for s in r.scopes})
     if entry:
         client = await trust.clients.get(entry["client_id"])
-        if client is not None and client.enabled:
+        # a client made before a service added its API is made anew
+        if client is not None and client.enabled and set(api_scopes) <= set(client.scopes):
             return entry
-    api_scopes = sorted({s for r in trust.server.resources.values() for s in r.scopes})
     client, jwk = await trust.clients.create(
         name="samhandling CLI (innbygger)" if citizen else "samhandling CLI",
         scopes=[*api_scopes, *USER_SCOPES.split()],

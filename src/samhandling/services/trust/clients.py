@@ -8,8 +8,8 @@ from typing import Any
 
 from samhandling.platform.auth import claims as c
 from samhandling.platform.auth import jose
+from samhandling.platform.identifiers import is_valid_organisasjonsnummer
 from samhandling.services.trust.store import TrustStore
-from samhandling.synth.identifiers import is_valid_organisasjonsnummer  # moves to platform (#5)
 
 CLIENT_CREDENTIALS = "client_credentials"
 AUTHORIZATION_CODE = "authorization_code"

@@ -12,8 +12,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from samhandling.platform.directory import PersonDirectory
 from samhandling.services.trust.clients import LOGIN_CITIZEN
-from samhandling.services.trust.directory import PersonDirectory
 from samhandling.services.trust.server import PendingLogin, SignedIn
 
 TEST_IDP = "testidp-oidc"

@@ -18,10 +18,10 @@ from samhandling.platform.auth.context import Principal
 from samhandling.platform.auth.dpop import DpopError, DpopProof, DpopVerifier
 from samhandling.platform.auth.guard import ApiResource
 from samhandling.platform.auth.tokens import AccessTokenVerifier, TokenError
+from samhandling.platform.directory import Person, PersonDirectory
 from samhandling.services.trust import clients as grants
 from samhandling.services.trust.assertion import ClientAuthenticator
 from samhandling.services.trust.clients import Client, ClientRegistry
-from samhandling.services.trust.directory import Person, PersonDirectory
 from samhandling.services.trust.errors import OAuthError
 from samhandling.services.trust.keys import SigningKeys
 from samhandling.services.trust.organisations import organisation_claims, parse_details

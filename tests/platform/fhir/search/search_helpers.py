@@ -7,18 +7,13 @@ search with that marker (`search` adds ``_tag=...`` when given one).
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Mapping, Sequence
 
-import asyncpg
 import httpx
 import pytest
 
-from conftest import Server, postgres_admin_url
-from samhandling.platform.fhir.engine import FhirEngine
-from samhandling.platform.fhir.storage import open_store
+from conftest import Server, fresh_engine  # noqa: F401 - the search tests import it from here
 
 TAG_SYSTEM = "http://test.example/search-marker"
 Params = Mapping[str, str] | Sequence[tuple[str, str]]
@@ -240,29 +235,3 @@ def client(server: Server) -> httpx.Client:
         timeout=30,
         auth=server.auth,
     )
-
-
-@contextlib.asynccontextmanager
-async def fresh_engine(backend: str, tmp_path: Path) -> AsyncIterator[FhirEngine]:
-    """An in-process engine on a brand-new database (not the session server's)."""
-    if backend == "sqlite":
-        store = await open_store(f"sqlite:///{tmp_path / 'fresh.db'}")
-        try:
-            yield FhirEngine(store)
-        finally:
-            await store.close()
-        return
-    admin_url = postgres_admin_url()
-    assert admin_url is not None
-    name = f"samhandling_fresh_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(admin_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        store = await open_store(admin_url.rsplit("/", 1)[0] + f"/{name}")
-        try:
-            yield FhirEngine(store)
-        finally:
-            await store.close()
-            await admin.execute(f'DROP DATABASE "{name}"')
-    finally:
-        await admin.close()

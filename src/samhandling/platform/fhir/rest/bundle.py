@@ -33,11 +33,13 @@ from samhandling.platform.fhir.rest.http import parse_etag
 from samhandling.platform.fhir.rest.interactions import (
     Interaction,
     Result,
+    authorize,
     criteria_of,
     execute,
     parse_target,
     resolve_conditional,
-    write_result,
+    visible_content,
+    visible_write_result,
 )
 from samhandling.platform.fhir.storage import StoreTransaction
 from samhandling.platform.fhir.walk import find
@@ -61,8 +63,10 @@ class Entry:
     more: tuple[Interaction, ...] = ()  # further deletions a conditional DELETE stands for
 
 
-async def process_bundle(engine: FhirEngine, bundle: object, base: str, prefer_return: str) -> dict:
-    """Run a batch or transaction Bundle; returns the response Bundle."""
+async def process_bundle(
+    engine: FhirEngine, bundle: object, base: str, prefer_return: str, context: object = None
+) -> dict:
+    """Run a batch or transaction Bundle for the caller ``context``; returns the response."""
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise FhirError.of(
             400, "invalid", "POST to the base takes a Bundle of type batch or transaction"
@@ -80,10 +84,12 @@ async def process_bundle(engine: FhirEngine, bundle: object, base: str, prefer_r
             413, "too-costly", f"a Bundle may have at most {MAX_ENTRIES} entries", "Bundle.entry"
         )
     if kind == "transaction":
-        entries = [_parse_entry(i, raw, base, prefer_return) for i, raw in enumerate(raw_entries)]
+        entries = [
+            _parse_entry(i, raw, base, prefer_return, context) for i, raw in enumerate(raw_entries)
+        ]
         results = await _transaction(engine, entries)
     else:
-        results = await _batch(engine, raw_entries, base, prefer_return)
+        results = await _batch(engine, raw_entries, base, prefer_return, context)
     return {
         "resourceType": "Bundle",
         "type": f"{kind}-response",
@@ -92,6 +98,9 @@ async def process_bundle(engine: FhirEngine, bundle: object, base: str, prefer_r
 
 
 async def _transaction(engine: FhirEngine, entries: list[Entry]) -> list[Result]:
+    for entry in entries:
+        with _in_entry(entry):
+            authorize(engine, entry.interaction)
     _assign_ids(entries)
     results: dict[int, Result] = {}
     async with engine.transaction() as tx:
@@ -122,7 +131,7 @@ async def _transaction(engine: FhirEngine, entries: list[Entry]) -> list[Result]
         if creates:
             written = await engine.create_many(new_resources, tx)  # type: ignore[arg-type]
             for entry, write in zip(creates, written, strict=True):
-                results[entry.index] = write_result(entry.interaction, write)
+                results[entry.index] = await visible_write_result(engine, entry.interaction, write)
         for phase in (("PUT", "PATCH"), ("GET", "HEAD")):
             for entry in entries:
                 if entry.interaction.method in phase and entry.result is None:
@@ -140,7 +149,8 @@ async def _resolve_condition(engine: FhirEngine, entry: Entry, tx: StoreTransact
         existing = await engine.existing_match(target.type, criteria, tx)  # type: ignore[arg-type]
         if existing is not None:
             entry.new_id = existing.id
-            entry.result = Result(200, existing, existing.content)
+            content = await visible_content(engine, interaction.context, existing)
+            entry.result = Result(200, existing, content)
         return
     if method not in ("PUT", "PATCH", "DELETE") or target.id is not None:
         return
@@ -170,13 +180,13 @@ async def _resolve_conditional_references(
 
 
 async def _batch(
-    engine: FhirEngine, raw_entries: list, base: str, prefer_return: str
+    engine: FhirEngine, raw_entries: list, base: str, prefer_return: str, context: object
 ) -> list[Result | FhirError]:
     """Every entry on its own; a failing entry gets its error, the others still run."""
     parsed: list[Entry | FhirError] = []
     for index, raw in enumerate(raw_entries):
         try:
-            parsed.append(_parse_entry(index, raw, base, prefer_return))
+            parsed.append(_parse_entry(index, raw, base, prefer_return, context))
         except FhirError as error:
             parsed.append(error)
     results: dict[int, Result | FhirError] = {}
@@ -225,7 +235,9 @@ def _entry_expression(where: str, expression: str) -> str:
     return expression
 
 
-def _parse_entry(index: int, raw: object, base: str, prefer_return: str) -> Entry:
+def _parse_entry(
+    index: int, raw: object, base: str, prefer_return: str, context: object = None
+) -> Entry:
     where = f"Bundle.entry[{index}]"
 
     def fail(message: str, expression: str) -> FhirError:
@@ -281,6 +293,7 @@ def _parse_entry(index: int, raw: object, base: str, prefer_return: str) -> Entr
             prefer_return=prefer_return,
             base=base,
             if_none_exist=if_none_exist if method == "POST" else None,
+            context=context,
         ),
         full_url,
     )

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope
 
+from samhandling.platform.auth.guard import ACCESS_CONTEXT  # the caller (opaque here)
 from samhandling.platform.fhir.content import parse_json
 from samhandling.platform.fhir.engine import NO_PRECONDITIONS, FhirEngine
 from samhandling.platform.fhir.errors import FhirError
@@ -83,16 +84,16 @@ class FhirEndpoint:
         body: object = None
         fmt = None
         if method == "POST" and target.operation == "_search":
-            params = QueryParams(
-                [*params.multi_items(), *await self._form(request, headers)]
-            )
+            params = QueryParams([*params.multi_items(), *await self._form(request, headers)])
         elif method in _BODY_METHODS:
             fmt = patch_format(headers) if method == "PATCH" else None
             if method != "PATCH":
                 check_json_body(headers)
             body = parse_json(await self._read_body(request, headers))
         if method == "POST" and target == Target():
-            bundle = await process_bundle(self.engine, body, base, prefer_return(headers))
+            bundle = await process_bundle(
+                self.engine, body, base, prefer_return(headers), scope.get(ACCESS_CONTEXT)
+            )
             return fhir_response(bundle)
         interaction = Interaction(
             method=method,
@@ -107,6 +108,7 @@ class FhirEndpoint:
             base=base,
             strict=prefer_handling(headers) == "strict",
             if_none_exist=headers.get("if-none-exist") if method == "POST" else None,
+            context=scope.get(ACCESS_CONTEXT),
         )
         result = await execute(self.engine, interaction)
         return _respond(method, headers, result, base)

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.datastructures import QueryParams
 
+from samhandling.platform.fhir import access
 from samhandling.platform.fhir.content import dumps, loads
 from samhandling.platform.fhir.datetimes import (
     DateTimeFormatError,
@@ -28,7 +29,7 @@ from samhandling.platform.fhir.engine import (
     Preconditions,
     WriteResult,
 )
-from samhandling.platform.fhir.errors import FhirError, information
+from samhandling.platform.fhir.errors import FhirError, information, not_found
 from samhandling.platform.fhir.ids import new_id
 from samhandling.platform.fhir.rest.search import run_search
 from samhandling.platform.fhir.storage import HistoryQuery, ResourceVersion, StoreTransaction
@@ -78,6 +79,7 @@ class Interaction:
     base: str = ""
     strict: bool = False  # Prefer: handling=strict
     if_none_exist: str | None = None  # conditional create criteria (a query string)
+    context: object = None  # the caller, as the platform's access control knows them
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,10 +128,38 @@ def parse_target(path: str) -> Target:
     raise FhirError.of(404, "not-found", f"no FHIR interaction at {path!r}")
 
 
+def interaction_kind(interaction: Interaction) -> str:
+    """The kind of an interaction, as `AccessControl.authorize` receives it."""
+    method, target = interaction.method, interaction.target
+    if target.operation is not None and target.operation.startswith("$"):
+        return access.OPERATION
+    if target.operation == "_search" or (
+        method in ("GET", "HEAD") and target.id is None and not target.history
+    ):
+        return access.SEARCH
+    if method in ("GET", "HEAD"):
+        return access.HISTORY if target.history and target.version is None else access.READ
+    return {
+        "POST": access.CREATE,
+        "PUT": access.UPDATE,
+        "PATCH": access.PATCH,
+        "DELETE": access.DELETE,
+    }.get(method, access.OPERATION)
+
+
+def authorize(engine: FhirEngine, interaction: Interaction) -> None:
+    """Ask the access control whether the caller may run ``interaction`` at all (a search
+    asks for each type it searches, once its ``_type`` parameter is read)."""
+    kind = interaction_kind(interaction)
+    if kind != access.SEARCH:
+        engine.access.authorize(interaction.context, kind, interaction.target.type)
+
+
 async def execute(
     engine: FhirEngine, interaction: Interaction, tx: StoreTransaction | None = None
 ) -> Result:
     """Run one interaction (inside ``tx`` when it is part of a transaction Bundle)."""
+    authorize(engine, interaction)
     method, target = interaction.method, interaction.target
     if (target.operation == "_search" and method == "POST") or (
         method in ("GET", "HEAD")
@@ -157,25 +187,26 @@ async def execute(
         raise _method_not_allowed(method, target)
     if target.version is not None:
         if method in ("GET", "HEAD"):
-            return _read_result(
-                interaction, await engine.vread(target.type, target.id, target.version, tx)
-            )  # type: ignore[arg-type]
+            found = await engine.vread(target.type, target.id, target.version, tx)  # type: ignore[arg-type]
+            return await _read_result(engine, interaction, found)
         raise _method_not_allowed(method, target)
     if target.id is None:
         if method == "POST" and interaction.if_none_exist is not None:
             return await _conditional_create(engine, interaction, tx)
         if method == "POST":
-            return write_result(interaction, await engine.create(target.type, interaction.body, tx))
+            created = await engine.create(target.type, interaction.body, tx)
+            return await visible_write_result(engine, interaction, created)
         if method in ("PUT", "PATCH", "DELETE") and criteria_of(interaction.params):
             return await _conditional(engine, interaction, tx)
         raise _method_not_allowed(method, target)
     if method in ("GET", "HEAD"):
-        return _read_result(interaction, await engine.read(target.type, target.id, tx))
+        found = await engine.read(target.type, target.id, tx)
+        return await _read_result(engine, interaction, found)
     if method == "PUT":
         written = await engine.update(
             target.type, target.id, interaction.body, interaction.preconditions, tx
         )
-        return write_result(interaction, written)
+        return await visible_write_result(engine, interaction, written)
     if method == "PATCH":
         patched = await engine.patch(
             target.type,
@@ -185,7 +216,7 @@ async def execute(
             interaction.preconditions,
             tx,
         )
-        return write_result(interaction, patched)
+        return await visible_write_result(engine, interaction, patched)
     if method == "DELETE":
         deleted = await engine.delete(target.type, target.id, interaction.preconditions, tx)
         return Result(204, deleted.resource if deleted else None)
@@ -211,9 +242,11 @@ async def _conditional_create(
             t,
         )
     if written.created:
-        return write_result(interaction, written)
+        return await visible_write_result(engine, interaction, written)
     version = written.resource
-    body = None if interaction.prefer_return == "minimal" else version.content
+    body = None
+    if interaction.prefer_return != "minimal":
+        body = await visible_content(engine, interaction.context, version)
     return Result(200, version, body)
 
 
@@ -245,8 +278,7 @@ async def resolve_conditional(
             interaction = replace(interaction, body={**body, "id": id})
         found = [id]
     return [
-        replace(interaction, target=Target(type=type_, id=id), params=QueryParams())
-        for id in found
+        replace(interaction, target=Target(type=type_, id=id), params=QueryParams()) for id in found
     ]
 
 
@@ -280,6 +312,7 @@ async def search(
         strict=interaction.strict,
         compartment=target.compartment,
         tx=tx,
+        context=interaction.context,
     )
     return Result(200, None, dumps(bundle))
 
@@ -288,13 +321,25 @@ def _method_not_allowed(method: str, target: Target) -> FhirError:
     return FhirError.of(405, "not-supported", f"{method} is not allowed on {target.path()}")
 
 
-def _read_result(interaction: Interaction, version: ResourceVersion) -> Result:
+async def visible_content(engine: FhirEngine, context: object, version: ResourceVersion) -> bytes:
+    """The stored content as the caller may see it; 404 when they may not see it at all."""
+    assert version.content is not None
+    content = await engine.access.present(context, version.type, version.content)
+    if content is None:
+        raise not_found(version.type, version.id)
+    return content
+
+
+async def _read_result(
+    engine: FhirEngine, interaction: Interaction, version: ResourceVersion
+) -> Result:
     params = interaction.params
     summary = params.get("_summary")
     elements = params.get("_elements")
+    content = await visible_content(engine, interaction.context, version)
     if summary is None and elements is None:
-        return Result(200, version, version.content)
-    resource = loads(version.content)  # type: ignore[arg-type]
+        return Result(200, version, content)
+    resource = loads(content)
     if summary is not None:
         if summary not in SUMMARY_MODES or summary == "count":
             raise FhirError.of(
@@ -319,6 +364,19 @@ def write_result(interaction: Interaction, written: WriteResult) -> Result:
     else:
         body = version.content
     return Result(status, version, body, location=True)
+
+
+async def visible_write_result(
+    engine: FhirEngine, interaction: Interaction, written: WriteResult
+) -> Result:
+    """`write_result`, with the returned representation as the caller may see it."""
+    result = write_result(interaction, written)
+    if isinstance(result.body, bytes):
+        content = await engine.access.present(
+            interaction.context, written.resource.type, result.body
+        )
+        return replace(result, body=content)
+    return result
 
 
 async def history(
@@ -349,11 +407,15 @@ async def history(
             }
         )
     entries = []
+    present = engine.access.present
     for row in rows:
         version = row.resource
         entry: dict = {"fullUrl": f"{base}/{version.type}/{version.id}"}
         if version.content is not None:
-            entry["resource"] = orjson.Fragment(version.content)
+            content = await present(interaction.context, version.type, version.content)
+            if content is None:
+                continue
+            entry["resource"] = orjson.Fragment(content)
         entry["request"] = {
             "method": row.method,
             "url": version.type if row.method == "POST" else f"{version.type}/{version.id}",

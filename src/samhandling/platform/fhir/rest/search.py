@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import urlencode
 
 import orjson
 
+from samhandling.platform.fhir.access import READ, SEARCH
 from samhandling.platform.fhir.content import loads
 from samhandling.platform.fhir.definitions import is_resource_type, patient_compartment
 from samhandling.platform.fhir.elements import select_elements, summarize
@@ -58,8 +60,9 @@ async def run_search(
     strict: bool,
     compartment: tuple[str, str] | None = None,
     tx: StoreTransaction | None = None,
+    context: object = None,
 ) -> dict:
-    """The searchset Bundle of one page."""
+    """The searchset Bundle of one page, as the caller (``context``) may see it."""
     types = search_types(target_type, items)
     request = engine.parse_search(types, items, strict=strict)
     if compartment is not None:
@@ -69,8 +72,35 @@ async def run_search(
         )
     if target_type is None:
         request.used.extend(("_type", t) for t in types)
+    access = engine.access
+    for type_name in types or (None,):  # no types: a search of every type
+        access.authorize(context, SEARCH, type_name)
+    await access.narrow(context, request)
     page = await engine.search(request, base, tx)
+    await access.annotate(context, request, page)
+    page.matches = await visible_rows(engine, context, page.matches)
+    page.included = await visible_rows(engine, context, page.included, check_type=True)
     return searchset(page, request, f"{base}/{path}", base)
+
+
+async def visible_rows(
+    engine: FhirEngine, context: object, rows: list[Row], *, check_type: bool = False
+) -> list[Row]:
+    """The rows as the caller may see them (redacted, or left out); with ``check_type``,
+    also leave out rows of types the caller may not read (included resources)."""
+    access = engine.access
+    visible = []
+    for row in rows:
+        if check_type:
+            try:
+                access.authorize(context, READ, row.type)
+            except FhirError:
+                continue
+        content = await access.present(context, row.type, row.content)
+        if content is None:
+            continue
+        visible.append(row if content is row.content else replace(row, content=content))
+    return visible
 
 
 def searchset(page: SearchPage, request: SearchRequest, self_url: str, base: str) -> dict:
@@ -125,4 +155,3 @@ def _url(url: str, used: list[tuple[str, str]], cursor: str | None = None) -> st
     if cursor is not None:
         items.append(("_cursor", cursor))
     return f"{url}?{urlencode(items)}" if items else url
-

@@ -458,4 +458,3 @@ def _decode_cursor(cursor: str | None, keys: int) -> tuple[str, list | None]:
         raise invalid("_cursor does not fit this search (were the parameters changed?)",
                       "_cursor")  # fmt: skip
     return ("next" if payload[0] == "n" else "previous"), payload[1:]
-
