@@ -73,6 +73,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -82,7 +83,8 @@ import run as bench  # bench/run.py: servers, data, wrk, CPU accounting, profile
 
 BACKENDS = bench.BACKENDS
 PARTS = ("token", "overhead", "micro")
-SCOPES = ("samhandling:fhir/read", "samhandling:fhir/write")
+# reads of Patient (a register type) need the registers' read scope
+SCOPES = ("samhandling:fhir/read", "samhandling:fhir/write", "samhandling:grunndata/read")
 ORGNR = "912159523"
 TOKEN_TARGET = 500  # tokens/s
 OVERHEAD_TARGET_US = 150  # µs per request
@@ -671,7 +673,7 @@ def remainder(step: str, total: Timing, parts: list[tuple[Timing, int]]) -> Timi
 
 
 async def _micro(setup: Setup, args: argparse.Namespace, gen: Generator) -> dict[str, Any]:
-    from samhandling.app import FHIR_API, fhir_scope, start_runtime
+    from samhandling.app import fhir_policy, start_runtime
     from samhandling.platform.auth import jose
     from samhandling.platform.auth.context import AccessContext
     from samhandling.platform.auth.dpop import DpopVerifier, normalise_url
@@ -699,7 +701,17 @@ async def _micro(setup: Setup, args: argparse.Namespace, gen: Generator) -> dict
         await bare.keys.current()
         tokens = runtime.tokens
         assert tokens is not None
-        guard = ApiGuard(FHIR_API, fhir_scope, tokens, runtime.dpop, settings.issuer)
+        # as the application builds it: the guard checks the token and the proof, the
+        # policy the scope of each interaction (measured with the guard below)
+        api_guard = ApiGuard(runtime.api_resources, None, tokens, runtime.dpop, settings.issuer)
+        policy = fhir_policy(runtime)
+
+        async def guard_check(asgi_scope: dict[str, Any]) -> AccessContext:
+            context = await api_guard.check(asgi_scope)
+            policy.authorize(context, "read", "Patient")
+            return context
+
+        guard = SimpleNamespace(check=guard_check)
         client = setup.client
         n = args.micro_iterations
         replay_seq = iter(range(10**9))
