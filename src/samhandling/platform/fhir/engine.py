@@ -13,9 +13,11 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode
 
 from samhandling.platform.fhir.access import OPEN_ACCESS, AccessControl
+from samhandling.platform.fhir.bindings import BindingRules, CodeValidator
 from samhandling.platform.fhir.content import loads, stamp
 from samhandling.platform.fhir.errors import FhirError, Issue, gone, not_found
 from samhandling.platform.fhir.ids import new_id
+from samhandling.platform.fhir.operations import Operation, OperationRegistry
 from samhandling.platform.fhir.patch import PatchError, apply_fhirpath_patch, apply_json_patch
 from samhandling.platform.fhir.search.executor import SearchExecutor, SearchPage
 from samhandling.platform.fhir.search.extract import extract
@@ -29,6 +31,11 @@ from samhandling.platform.fhir.search.query import (
     parse_search,
 )
 from samhandling.platform.fhir.search.reindex import enqueue as enqueue_reindex
+from samhandling.platform.fhir.search.terminology import (
+    TerminologyResolver,
+    needs_terminology,
+)
+from samhandling.platform.fhir.search.terminology import resolve as resolve_terminology
 from samhandling.platform.fhir.storage import (
     HistoryQuery,
     HistoryRow,
@@ -57,6 +64,7 @@ class WriteResult:
 
     resource: ResourceVersion
     created: bool
+    warnings: tuple[Issue, ...] = ()  # what validation found but let pass (bindings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +105,15 @@ class FhirEngine:
         self.access: AccessControl = OPEN_ACCESS  # the platform's policy, once it starts
         self._write_checks: dict[str, list[WriteCheck]] = {}
         self._index_views: dict[str, IndexView] = {}
+        self.operations = OperationRegistry()  # the $operations services add
+        # codes for the token modifiers :in, :not-in, :below, :above (a terminology service)
+        self.terminology: TerminologyResolver | None = None
+        self.bindings = BindingRules()  # R4's and the services' terminology bindings
+        self.codes: CodeValidator | None = None  # checks them on write, once one is set
+
+    def add_operation(self, operation: Operation) -> None:
+        """Offer ``operation`` through the REST API (and in the CapabilityStatement)."""
+        self.operations.add(operation)
 
     def add_write_check(self, type: str, check: WriteCheck) -> None:
         """Run ``check`` on every resource of ``type`` written from now on."""
@@ -106,16 +123,22 @@ class FhirEngine:
         """Index resources of ``type`` as ``view`` shows them (from the next write on)."""
         self._index_views[type] = view
 
-    def validate(self, resource: object, type: str, id: str | None = None) -> dict:
-        """Validate a resource for a write: structure, content, then the added checks."""
+    async def validate(
+        self, resource: object, type: str, id: str | None = None
+    ) -> tuple[dict, tuple[Issue, ...]]:
+        """Validate a resource for a write: structure, content, the added checks, then the
+        terminology bindings; the resource and the warnings (errors raise 422)."""
         body = validate_resource(resource, type, id=id)
         checks = self._write_checks.get(type)
-        if checks:
-            issues = [issue for check in checks for issue in check(body)]
-            errors = [issue for issue in issues if issue.severity in ("error", "fatal")]
-            if errors:
-                raise FhirError(422, errors)
-        return body
+        issues = [issue for check in checks for issue in check(body)] if checks else []
+        if self.codes is not None:
+            issues.extend(await self.bindings.check(type, body, self.codes))
+        if not issues:
+            return body, ()
+        errors = [issue for issue in issues if issue.severity in ("error", "fatal")]
+        if errors:
+            raise FhirError(422, errors)
+        return body, tuple(issues)
 
     async def refresh_search_parameters(self) -> bool:
         """Re-read the stored SearchParameter resources if any changed; True if reloaded."""
@@ -213,6 +236,8 @@ class FhirEngine:
         self, request: SearchRequest, base: str = "", tx: StoreTransaction | None = None
     ) -> SearchPage:
         """One page of a search (inside ``tx`` when given: it sees the transaction's writes)."""
+        if needs_terminology(request):
+            await resolve_terminology(request, self.terminology)
         page = await self.executor.search(tx if tx is not None else self.store, request, base)
         if self.reindexing and any(_custom(c) for c in request.criteria):
             page.warnings.append(
@@ -240,6 +265,8 @@ class FhirEngine:
             raise FhirError.of(
                 400, "invalid", "conditional criteria cannot use _include, _revinclude or _sort"
             )
+        if needs_terminology(request):
+            await resolve_terminology(request, self.terminology)
         await tx.lock(parameter_id(f"{type}?{urlencode(sorted(criteria))}"))
         return [id for _, id in await self.executor.ids(tx, request, limit)]
 
@@ -248,11 +275,11 @@ class FhirEngine:
     ) -> WriteResult:
         """Create unless a resource matches ``criteria`` (If-None-Exist): 0 -> create, 1 ->
         that resource (``created`` False), more -> 412."""
-        body = self.prepare_create(type, resource)
+        body, warnings = await self.prepare_create(type, resource)
         existing = await self.existing_match(type, criteria, tx)
         if existing is not None:
             return WriteResult(existing, created=False)
-        return await self.create(type, body, tx)
+        return await self.create(type, body, tx, warnings=warnings)
 
     async def existing_match(
         self, type: str, criteria: list[tuple[str, str]], tx: StoreTransaction
@@ -289,21 +316,29 @@ class FhirEngine:
 
     # writes
 
-    def prepare_create(self, type: str, resource: object, id: str | None = None) -> dict:
+    async def prepare_create(
+        self, type: str, resource: object, id: str | None = None
+    ) -> tuple[dict, tuple[Issue, ...]]:
         """Validate a resource for create (a client-sent id is ignored, as the spec says)."""
         check_resource_type(type)
         if isinstance(resource, dict) and "id" in resource:
             resource = {k: v for k, v in resource.items() if k != "id"}
-        return self.validate(resource, type)
+        return await self.validate(resource, type)
 
     async def create(
         self,
         type: str,
         resource: object,
         tx: StoreTransaction | None = None,
+        *,
+        warnings: tuple[Issue, ...] | None = None,
     ) -> WriteResult:
-        """Create with a new server-assigned id."""
-        body = self.prepare_create(type, resource)
+        """Create with a new server-assigned id (``warnings`` given: already validated)."""
+        if warnings is None:
+            body, warnings = await self.prepare_create(type, resource)
+        else:
+            assert isinstance(resource, dict)
+            body = resource
         async with self.transaction(tx) as t:
             version = ResourceVersion(type, new_id(), 1, self._clock(), None)
             version = _with_content(version, body)
@@ -311,7 +346,7 @@ class FhirEngine:
                 raise FhirError.of(409, "duplicate", f"{type}/{version.id} exists already")
             if type == _SEARCH_PARAMETER:
                 await self._search_parameter_changed(t, version.id, None, body)
-            return WriteResult(version, created=True)
+            return WriteResult(version, created=True, warnings=warnings)
 
     async def create_many(
         self, items: list[tuple[str, str, dict]], tx: StoreTransaction
@@ -339,7 +374,7 @@ class FhirEngine:
         """Update, or create with the client-chosen ``id`` when it does not exist."""
         check_resource_type(type)
         check_id(id)
-        body = self.validate(resource, type, id=id)
+        body, warnings = await self.validate(resource, type, id=id)
         index = self.index(type, body)
         async with self.transaction(tx) as t:
             current = await t.current(type, id)
@@ -349,7 +384,7 @@ class FhirEngine:
                 if await t.insert_new(first, "PUT", index):
                     if type == _SEARCH_PARAMETER:
                         await self._search_parameter_changed(t, id, None, body)
-                    return WriteResult(first, created=True)
+                    return WriteResult(first, created=True, warnings=warnings)
                 current = await t.current(type, id)  # a concurrent request created it first
                 assert current is not None
             _check_preconditions(preconditions, current)
@@ -357,7 +392,7 @@ class FhirEngine:
             await t.replace(new, "PUT", current.version, index)
             if type == _SEARCH_PARAMETER:
                 await self._search_parameter_changed(t, id, current.content, body)
-            return WriteResult(new, created=current.deleted)
+            return WriteResult(new, created=current.deleted, warnings=warnings)
 
     async def patch(
         self,
@@ -389,14 +424,14 @@ class FhirEngine:
                     422, "processing", f"patch failed: {exc.message}", exc.expression
                 ) from None
             try:
-                body = self.validate(patched, type, id=id)
+                body, warnings = await self.validate(patched, type, id=id)
             except FhirError as error:  # the request was well-formed; its result is not
                 raise FhirError(422, error.issues) from None
             new = self._next_version(current, body)
             await t.replace(new, "PATCH", current.version, self.index(type, body))
             if type == _SEARCH_PARAMETER:
                 await self._search_parameter_changed(t, id, current.content, body)
-            return WriteResult(new, created=False)
+            return WriteResult(new, created=False, warnings=warnings)
 
     async def delete(
         self,

@@ -17,7 +17,7 @@ from samhandling.platform.service import Runtime, Service
 from samhandling.services.registries.checks import identifier_check
 from samhandling.services.registries.directory import RegisterDirectory
 from samhandling.services.registries.hpr import HprRegister
-from samhandling.services.registries.model import REGISTER_TYPES
+from samhandling.services.registries.model import PROFILE_BINDINGS, REGISTER_TYPES
 from samhandling.services.registries.policy import (
     ADMIN_SCOPE,
     PROTECTED_SCOPE,
@@ -55,6 +55,8 @@ def configure(engine: FhirEngine, *, allow_synthetic_identifiers: bool = False) 
             type_name, identifier_check(type_name, allow_synthetic=allow_synthetic_identifiers)
         )
     engine.set_index_view("Patient", searchable_patient)
+    for binding in PROFILE_BINDINGS:
+        engine.bindings.add(binding)
     hpr = HprRegister(engine)
     return Registers(
         engine, hpr, RegisterDirectory(engine, hpr), AddressProtection(engine, PROTECTED_SCOPE)

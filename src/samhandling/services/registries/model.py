@@ -14,6 +14,8 @@ Which FHIR resource holds what (docs/services/registries.md has the whole model)
 
 from __future__ import annotations
 
+from samhandling.platform.fhir.bindings import Binding
+
 OWN = "http://samhandling.no/fhir"  # the canonical base of samhandling's own definitions
 NO_BASIS = "http://hl7.no/fhir/StructureDefinition/no-basis-"
 
@@ -59,3 +61,20 @@ EPISODE_TYPE = f"{OWN}/CodeSystem/episode-type"  # code "fastlege"
 # family relations (no-basis)
 FAMILY_RELATION = "http://hl7.no/fhir/CodeSystem/no-basis-family-relation"
 PARENTAL_RESPONSIBILITY = "http://hl7.no/fhir/CodeSystem/no-basis-parental-responsibility"
+
+# no-basis-RelatedPerson's sliced bindings: each relationship coding of these systems must be
+# in its value set
+PROFILE_BINDINGS = (
+    Binding(
+        "RelatedPerson.relationship",
+        "required",
+        "http://hl7.no/fhir/ValueSet/no-basis-family-relation",
+        FAMILY_RELATION,
+    ),
+    Binding(
+        "RelatedPerson.relationship",
+        "required",
+        "http://hl7.no/fhir/ValueSet/no-basis-parental-responsibility",
+        PARENTAL_RESPONSIBILITY,
+    ),
+)

@@ -194,13 +194,16 @@ def test_escaped_separators_in_tokens(fhir: httpx.Client) -> None:
     assert found(fhir, "/Patient", marker, {"identifier": "urn:x|a\\,b\\|c"}) == {odd["id"]}
 
 
-@pytest.mark.parametrize("modifier", ["in", "not-in", "above", "below"])
-def test_terminology_modifiers_are_not_supported(fhir: httpx.Client, modifier: str) -> None:
+@pytest.mark.parametrize(
+    ("modifier", "code"),
+    [("in", "not-found"), ("not-in", "not-found"), ("above", "invalid"), ("below", "invalid")],
+)
+def test_terminology_modifiers_refuse_unknown_value_sets_and_bare_codes(
+    fhir: httpx.Client, modifier: str, code: str
+) -> None:
+    """(They work with the terminology service: tests/services/terminology.)"""
     rejected(
-        fhir,
-        "/Observation",
-        {f"code:{modifier}": "http://example.org/ValueSet/vs"},
-        code="not-supported",
+        fhir, "/Observation", {f"code:{modifier}": "http://example.org/ValueSet/vs"}, code=code
     )
 
 

@@ -255,3 +255,9 @@ def patient_compartment() -> Mapping[str, tuple[str, ...]]:
     return MappingProxyType(
         {rt: tuple(params) for rt, params in _read("compartment_patient.json").items()}
     )
+
+
+@functools.cache
+def bindings(resource_type: str) -> tuple[tuple[str, str, str], ...]:
+    """The R4 bindings of ``resource_type``'s coded elements: (path, strength, value set)."""
+    return tuple(tuple(row) for row in _read("bindings.json").get(resource_type, ()))  # type: ignore[misc]

@@ -117,7 +117,7 @@ async def _transaction(engine: FhirEngine, entries: list[Entry]) -> list[Result]
         for entry in creates:
             with _in_entry(entry):
                 type_ = entry.interaction.target.type
-                body = engine.prepare_create(type_, entry.interaction.body)  # type: ignore[arg-type]
+                body, _ = await engine.prepare_create(type_, entry.interaction.body)  # type: ignore[arg-type]
                 new_resources.append((type_, entry.new_id, body))
         for entry in entries:
             if entry.result is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from samhandling.platform.fhir.definitions import FHIR_VERSION, resource_types
+from samhandling.platform.fhir.operations import Operation, OperationRegistry
 from samhandling.platform.fhir.search.params import SearchParam, SearchRegistry
 from samhandling.platform.fhir.search.query import MODIFIERS
 
@@ -53,12 +54,23 @@ def _search_params(params: list[SearchParam]) -> list[dict]:
     ]
 
 
+def _operations(operations: list[Operation]) -> list[dict]:
+    listed = []
+    for op in operations:
+        entry: dict = {"name": op.name, "definition": op.definition or f"#{op.name}"}
+        if op.documentation:
+            entry["documentation"] = op.documentation
+        listed.append(entry)
+    return listed
+
+
 def capability_statement(
     base: str,
     software_version: str,
     date: str,
     registry: SearchRegistry,
     conditional_delete_max: int = 1,
+    operations: OperationRegistry | None = None,
 ) -> dict:
     """A CapabilityStatement (kind ``instance``) for the server at ``base``.
 
@@ -69,6 +81,7 @@ def capability_statement(
     for type_name in sorted(resource_types()):
         params = [p for p in registry.for_type(type_name).values() if p.supported]
         references = sorted(p.code for p in params if p.type == "reference")
+        type_operations = operations.for_type(type_name) if operations else []
         resources.append(
             {
                 "type": type_name,
@@ -83,6 +96,7 @@ def capability_statement(
                 "searchInclude": ["*", *(f"{type_name}:{code}" for code in references)],
                 "searchRevInclude": sorted({f"{type_name}:{code}" for code in references}),
                 "searchParam": _search_params(params),
+                **({"operation": _operations(type_operations)} if type_operations else {}),
             }
         )
     common = [
@@ -106,6 +120,11 @@ def capability_statement(
                 "resource": resources,
                 "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
                 "searchParam": _search_params(common),
+                **(
+                    {"operation": _operations(operations.system())}
+                    if operations and operations.system()
+                    else {}
+                ),
             }
         ],
     }

@@ -123,6 +123,7 @@ class FhirEndpoint:
                 self._started,
                 self.engine.registry,
                 self.engine.conditional_delete_max,
+                self.engine.operations,
             )
             self._capability_key = key
         return self._capability

@@ -31,6 +31,7 @@ from samhandling.platform.fhir.engine import (
 )
 from samhandling.platform.fhir.errors import FhirError, information, not_found
 from samhandling.platform.fhir.ids import new_id
+from samhandling.platform.fhir.operations import OperationCall, OperationParameters
 from samhandling.platform.fhir.rest.search import run_search
 from samhandling.platform.fhir.storage import HistoryQuery, ResourceVersion, StoreTransaction
 from samhandling.platform.fhir.validation import check_resource_type
@@ -151,7 +152,7 @@ def authorize(engine: FhirEngine, interaction: Interaction) -> None:
     """Ask the access control whether the caller may run ``interaction`` at all (a search
     asks for each type it searches, once its ``_type`` parameter is read)."""
     kind = interaction_kind(interaction)
-    if kind != access.SEARCH:
+    if kind not in (access.SEARCH, access.OPERATION):  # those decide once they know more
         engine.access.authorize(interaction.context, kind, interaction.target.type)
 
 
@@ -168,12 +169,10 @@ async def execute(
         and target.operation is None
     ):
         return await search(engine, interaction, tx)
+    if target.operation is not None and target.operation.startswith("$"):
+        return await run_operation(engine, interaction)
     if target.operation is not None:
-        raise FhirError.of(
-            501 if target.operation.startswith("$") else 404,
-            "not-supported",
-            f"{method} {target.path()} is not supported",
-        )
+        raise FhirError.of(404, "not-supported", f"{method} {target.path()} is not supported")
     if target.type is None:
         if target.history and method in ("GET", "HEAD"):
             return await history(engine, interaction, tx)
@@ -221,6 +220,30 @@ async def execute(
         deleted = await engine.delete(target.type, target.id, interaction.preconditions, tx)
         return Result(204, deleted.resource if deleted else None)
     raise _method_not_allowed(method, target)
+
+
+async def run_operation(engine: FhirEngine, interaction: Interaction) -> Result:
+    """A ``$name`` operation: its parameters from the query or a Parameters body."""
+    method, target = interaction.method, interaction.target
+    assert target.operation is not None
+    name = target.operation[1:]
+    if target.type is not None:
+        check_resource_type(target.type)
+    operation = engine.operations.find(name, target.type, target.id)
+    if operation is None:
+        where = f"{target.type} instances" if target.id else target.type or "the system"
+        raise FhirError.of(501, "not-supported", f"{target.operation} is not supported on {where}")
+    kind = access.OPERATION if operation.affects_state else access.READ
+    engine.access.authorize(interaction.context, kind, target.type)
+    if method in ("GET", "HEAD") and not operation.affects_state:
+        parameters = OperationParameters.from_query(interaction.params.multi_items())
+    elif method == "POST":
+        parameters = OperationParameters.from_resource(interaction.body)
+    else:
+        allowed = "POST" if operation.affects_state else "GET or POST"
+        raise FhirError.of(405, "not-supported", f"{target.operation} takes {allowed}")
+    call = OperationCall(target.type, target.id, parameters, interaction.context, interaction.base)
+    return Result(200, None, dumps(await operation.handler(call)))
 
 
 def criteria_of(params: QueryParams) -> list[tuple[str, str]]:
@@ -361,6 +384,7 @@ def write_result(interaction: Interaction, written: WriteResult) -> Result:
     elif prefer == "OperationOutcome":
         done = "created" if written.created else "updated"
         body = information(f"{version.type}/{version.id} version {version.version} {done}")
+        body["issue"].extend(issue.to_json() for issue in written.warnings)
     else:
         body = version.content
     return Result(status, version, body, location=True)

@@ -27,7 +27,7 @@ MAX_OR_VALUES = 100
 # modifiers each parameter type accepts (beyond :missing, which all accept)
 MODIFIERS: dict[str, frozenset[str]] = {
     "string": frozenset({"exact", "contains"}),
-    "token": frozenset({"not", "text", "of-type"}),
+    "token": frozenset({"not", "text", "of-type", "in", "not-in", "below", "above"}),
     "reference": frozenset({"identifier"}),  # and :[type]
     "date": frozenset(),
     "number": frozenset(),

@@ -216,7 +216,10 @@ class SqlBuilder:
             table, pid = "search_token", param.derived["identifier"]
         elif leaf.modifier == "of-type":
             pid = param.derived["of-type"]
-        conditions = [self._value(param, leaf.modifier, value, "{a}") for value in leaf.values]
+        grouped = _token_sets(leaf) if param.type == "token" else None
+        conditions = grouped or [
+            self._value(param, leaf.modifier, value, "{a}") for value in leaf.values
+        ]
         where_template = join(conditions, " OR ")
         where_sql = where_template.sql
         rank = _rank(param, leaf)
@@ -437,6 +440,27 @@ class SqlBuilder:
 
         check, drive = _correlated(r, f"search_reference {a}", a, where(a))
         return Predicate(check, drive, "search_reference", where("d"), rank=1)
+
+
+_GROUP_FROM = 8  # token values from which codes of one system are matched with one IN
+
+
+def _token_sets(leaf: Leaf) -> list[Fragment] | None:
+    """Many ``system|code`` values as one ``code IN (...)`` per system (a value set
+    expanded for ``:in``), so the SQL stays flat however many codes there are."""
+    if leaf.modifier not in (None, "not") or len(leaf.values) < _GROUP_FROM:
+        return None
+    by_system: dict[str, list[str]] = {}
+    for raw in leaf.values:
+        parts = split_values(raw, "|")
+        if len(parts) != 2 or not parts[0] or not parts[1]:
+            return None
+        by_system.setdefault(unescape(parts[0]), []).append(unescape(parts[1]))
+    return [
+        Fragment(f"({{a}}.system = ? AND {{a}}.code IN ({', '.join('?' * len(codes))}))",
+                 (system, *codes))
+        for system, codes in by_system.items()
+    ]  # fmt: skip
 
 
 def _correlated(r: str, source: str, a: str, where: Fragment) -> tuple[Fragment, Fragment]:
