@@ -18,7 +18,9 @@ Parts (default: all):
   engine and operation numbers) [target ≥ 3,000 req/s].
 * ``bindings``: creates per second of a Condition and an Observation with codings, in
   process, on an engine without terminology and on one with the R4 and Norwegian
-  terminology loaded (binding validation on): the ratio.
+  terminology loaded (binding validation on): the ratio; and the validation alone (µs per
+  resource, no database work), which isolates what the checks cost from the noise of
+  storage.
 
 Each backend gets a fresh database (SQLite in a temporary directory; PostgreSQL a database
 created and dropped here) with the terminology loaded by `load_terminology`.
@@ -180,6 +182,11 @@ async def measure_bindings(backend: str, seconds: float = 5.0) -> dict:
                 await engine.create(resource["resourceType"], resource)
                 count += 1
             rates[label] = count / (time.perf_counter() - started)
+            started = time.perf_counter()  # validation alone (no database work)
+            for n in range(4_000):
+                resource = resources[n % 2]
+                await engine.validate(resource, resource["resourceType"])
+            rates[f"validate_{label}"] = (time.perf_counter() - started) / 4_000 * 1e6
         finally:
             await store.close()
             if name:
@@ -189,6 +196,8 @@ async def measure_bindings(backend: str, seconds: float = 5.0) -> dict:
         "creates_per_s_on": round(rates["on"]),
         "ratio_on_off": round(rates["on"] / rates["off"], 2),
         "us_added": round(1e6 / rates["on"] - 1e6 / rates["off"]),
+        "validate_us_off": round(rates["validate_off"], 1),
+        "validate_us_on": round(rates["validate_on"], 1),
     }
 
 

@@ -9,6 +9,7 @@ and from the ``parent``/``child`` properties.
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -65,7 +66,9 @@ class CodeSystemIndex:
         self._folded_codes: dict[str, str] = {}
         self._ancestors: dict[str, frozenset[str]] = {}
         self._descendants: dict[str, frozenset[str]] = {}
-        self._search_text: list[tuple[str, str]] | None = None
+        # the words of every concept's code, display and designations, sorted, and for each
+        # the codes it occurs in: a prefix is a range found by bisection
+        self._words: tuple[list[str], list[tuple[str, ...]]] | None = None
         for concept in resource.get("concept") or ():
             self._add(concept, None)
         self._link_properties()
@@ -148,18 +151,27 @@ class CodeSystemIndex:
             return SUBSUMED_BY
         return NOT_SUBSUMED
 
-    def text_matches(self, text: str) -> list[str]:
-        """Codes whose display (or a designation) or code contains every word of ``text``,
-        at the start of a word (the usual type-ahead filter), in document order."""
+    def text_matches(self, text: str) -> set[str]:
+        """Codes whose code, display or a designation has every word of ``text`` at the
+        start of one of its words (the usual type-ahead filter)."""
         words = _WORDS.sub(" ", fold(text)).split()
         if not words:
-            return list(self.concepts)
-        if self._search_text is None:
-            self._search_text = [
-                (code, " " + _searchable(concept)) for code, concept in self.concepts.items()
-            ]
-        needles = [" " + word for word in words]
-        return [code for code, hay in self._search_text if all(n in hay for n in needles)]
+            return set(self.concepts)
+        if self._words is None:
+            self._words = _word_index(self.concepts)
+        vocabulary, postings = self._words
+        found: set[str] | None = None
+        for word in sorted(set(words), key=len, reverse=True):  # the rarest first
+            matched: set[str] = set()
+            start = bisect.bisect_left(vocabulary, word)
+            for position in range(start, len(vocabulary)):
+                if not vocabulary[position].startswith(word):
+                    break
+                matched.update(postings[position])
+            found = matched if found is None else found & matched
+            if not found:
+                return set()
+        return found or set()
 
     def filter(self, property: str, op: str, value: str) -> set[str]:
         """Codes meeting a ValueSet ``compose.include.filter`` (ValueError when unsupported)."""
@@ -207,6 +219,15 @@ def _inactive(concept: Concept) -> bool:
     if True in concept.property_values("inactive"):
         return True
     return any(v in _INACTIVE_STATUS for v in concept.property_values("status"))
+
+
+def _word_index(concepts: dict[str, Concept]) -> tuple[list[str], list[tuple[str, ...]]]:
+    occurrences: dict[str, list[str]] = {}
+    for code, concept in concepts.items():
+        for word in set(_searchable(concept).split()):
+            occurrences.setdefault(word, []).append(code)
+    vocabulary = sorted(occurrences)
+    return vocabulary, [tuple(occurrences[word]) for word in vocabulary]
 
 
 def _searchable(concept: Concept) -> str:

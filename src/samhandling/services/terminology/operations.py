@@ -18,7 +18,7 @@ from samhandling.platform.fhir.errors import FhirError
 from samhandling.platform.fhir.operations import Operation, OperationCall, OperationParameters
 from samhandling.services.terminology.codesystems import CodeSystemIndex, Concept
 from samhandling.services.terminology.registry import Canonical, TerminologyRegistry
-from samhandling.services.terminology.valuesets import Code, expand
+from samhandling.services.terminology.valuesets import Code, Expansion, expand
 
 DEFAULT_COUNT = 1000  # codes per $expand page unless count says otherwise
 MAX_COUNT = 10_000
@@ -190,7 +190,7 @@ class TerminologyOperations:
             codes = [c for c in codes if not c.inactive]
         text = p.text("filter")
         if text:
-            codes = await self._filtered(codes, text)
+            codes = await self._filtered(expansion, codes, text)
         offset = p.integer("offset", 0) or 0
         count = p.integer("count", DEFAULT_COUNT)
         assert count is not None
@@ -226,22 +226,29 @@ class TerminologyOperations:
         }
         return result
 
-    async def _filtered(self, codes: list[Code], text: str) -> list[Code]:
+    async def _filtered(self, expansion: Expansion, codes: list[Code], text: str) -> list[Code]:
         """The codes whose code, display or designations match ``text`` (through their code
-        system's index; codes of systems not known here by their code and display)."""
-        matching: dict[str, set[str]] = {}
-        for system, version in dict.fromkeys((c.system, c.version) for c in codes):
+        system's word index; codes of systems not held here by their code and display), in
+        the expansion's order."""
+        systems = dict.fromkeys((c.system, c.version) for c in codes)
+        matched: set[tuple[str, str]] = set()
+        unindexed: set[str] = set()
+        for system, version in systems:
             index = await self.registry.codesystem(Canonical(system, version))
-            if index is not None:
-                matching[system] = set(index.text_matches(text))
+            if index is None:
+                unindexed.add(system)
+            else:
+                matched.update((system, code) for code in index.text_matches(text))
         words = text.casefold().split()
-
-        def matches(code: Code) -> bool:
-            if code.system in matching:
-                return code.code in matching[code.system]
-            return all(word in f"{code.code} {code.display or ''}".casefold() for word in words)
-
-        return [code for code in codes if matches(code)]
+        for code in codes:
+            if code.system in unindexed and all(
+                word in f"{code.code} {code.display or ''}".casefold() for word in words
+            ):
+                matched.add((code.system, code.code))
+        if len(codes) == len(expansion.codes):  # not narrowed (activeOnly): keep its order
+            return expansion.in_order(matched)
+        keep = {(c.system, c.code) for c in codes}
+        return expansion.in_order(matched & keep)
 
     async def _entry(self, code: Code, language: str | None, designations: bool) -> dict:
         entry: dict[str, Any] = {"system": code.system}

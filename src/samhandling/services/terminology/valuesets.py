@@ -39,6 +39,14 @@ class Expansion:
     codes: list[Code]
     used: list[str] = field(default_factory=list)  # code systems (url|version) used
     _index: dict[tuple[str | None, str], Code] | None = None
+    _position: dict[tuple[str, str], int] | None = None
+
+    def in_order(self, codes: set[tuple[str, str]]) -> list[Code]:
+        """The entries for (system, code) pairs, in the expansion's order."""
+        if self._position is None:
+            self._position = {(c.system, c.code): i for i, c in enumerate(self.codes)}
+        positions = sorted(p for key in codes if (p := self._position.get(key)) is not None)
+        return [self.codes[p] for p in positions]
 
     def contains(self, system: str | None, code: str) -> Code | None:
         """The entry for ``code`` (in ``system`` when given; any system when None)."""
