@@ -3,6 +3,7 @@ code systems and value sets the tests store (each test under URLs of its own).""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import httpx
@@ -271,3 +272,15 @@ def test_operations_never_fail_with_500(
     response = fhir.get(path, params=query)
     assert response.status_code < 500 or response.status_code == 501, response.text
     assert response.json()["resourceType"] in ("Parameters", "ValueSet", "OperationOutcome")
+
+
+def test_a_changed_code_system_is_used_within_a_second(
+    fhir: httpx.Client, system: tuple[str, dict]
+) -> None:
+    url, resource = system
+    check = {"url": url, "code": "K99"}
+    assert params(fhir.get("/CodeSystem/$validate-code", params=check))["result"] is False
+    changed = {**resource, "concept": [*ICPC_LIKE, {"code": "K99", "display": "Annen"}]}
+    assert fhir.put(f"/CodeSystem/{resource['id']}", json=changed).status_code == 200
+    time.sleep(1.2)  # every worker looks for terminology changes once a second
+    assert params(fhir.get("/CodeSystem/$validate-code", params=check))["result"] is True

@@ -14,14 +14,13 @@ is seen within that time.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
 
+from samhandling.platform.fhir.changes import ChangeWatch
 from samhandling.platform.fhir.engine import FhirEngine
 from samhandling.platform.identifiers import HPR_SYSTEM
 from samhandling.services.registries.model import (
@@ -32,7 +31,6 @@ from samhandling.services.registries.model import (
 )
 
 REFRESH_SECONDS = 1.0
-_NEWEST_PRACTITIONER = "SELECT MAX(seq) FROM resource_history WHERE type = 'Practitioner'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,23 +109,20 @@ class HprRegister:
 
     def __init__(self, engine: FhirEngine, refresh_seconds: float = REFRESH_SECONDS) -> None:
         self._engine = engine
-        self._refresh_seconds = refresh_seconds
+        self._watch = ChangeWatch(engine.store, ("Practitioner",), refresh_seconds)
         self._cache: dict[str, HprEntry | None] = {}
-        self._generation: int | None = None
-        self._checked = 0.0
-        self._refreshing: asyncio.Lock | None = None
 
     async def entry(self, hpr_number: str) -> HprEntry | None:
         """The register entry of ``hpr_number`` (None when it is not in HPR)."""
-        if time.monotonic() - self._checked > self._refresh_seconds:
-            await self._refresh()
+        if await self._watch.changed():
+            self._cache.clear()
         try:
             return self._cache[hpr_number]
         except KeyError:
             pass
-        generation = self._generation
+        generation = self._watch.generation
         found = await self._lookup(hpr_number)
-        if generation == self._generation:  # no change was noticed while looking it up
+        if generation == self._watch.generation:  # no change was noticed while looking
             if len(self._cache) > 200_000:
                 self._cache.clear()
             self._cache[hpr_number] = found
@@ -155,19 +150,6 @@ class HprRegister:
             return []
         day = on.isoformat() if on is not None else today()
         return list(dict.fromkeys(a.profession for a in found.approvals if a.in_force(day)))
-
-    async def _refresh(self) -> None:
-        if self._refreshing is None:
-            self._refreshing = asyncio.Lock()
-        async with self._refreshing:
-            if time.monotonic() - self._checked <= self._refresh_seconds:
-                return
-            rows = await self._engine.store.fetch(_NEWEST_PRACTITIONER, [])
-            generation = rows[0][0] or 0
-            if generation != self._generation:
-                self._cache.clear()
-                self._generation = generation
-            self._checked = time.monotonic()
 
     async def _lookup(self, hpr_number: str) -> HprEntry | None:
         if not (hpr_number.isascii() and hpr_number.isdigit()):

@@ -9,21 +9,17 @@ written anywhere is used everywhere within that time.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from samhandling.platform.fhir.changes import ChangeWatch
 from samhandling.platform.fhir.engine import FhirEngine
 from samhandling.services.terminology.codesystems import CodeSystemIndex
 
 REFRESH_SECONDS = 1.0
 TERMINOLOGY_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
-_NEWEST = (
-    "SELECT MAX(seq) FROM resource_history WHERE type IN ('CodeSystem', 'ValueSet', 'ConceptMap')"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +40,7 @@ class TerminologyRegistry:
 
     def __init__(self, engine: FhirEngine, refresh_seconds: float = REFRESH_SECONDS) -> None:
         self._engine = engine
-        self._refresh_seconds = refresh_seconds
-        self._generation: int | None = None
-        self._checked = 0.0
-        self._lock: asyncio.Lock | None = None
+        self._watch = ChangeWatch(engine.store, TERMINOLOGY_TYPES, refresh_seconds)
         self._resources: dict[tuple[str, str, str | None], dict[str, Any] | None] = {}
         self._indexes: dict[tuple[str, str | None], CodeSystemIndex | None] = {}
         self.cache: dict[Any, Any] = {}  # derived values (expansions), emptied with the rest
@@ -55,21 +48,10 @@ class TerminologyRegistry:
     async def fresh(self) -> None:
         """Empty the caches if a terminology resource changed (checked at most once per
         `REFRESH_SECONDS`)."""
-        if time.monotonic() - self._checked <= self._refresh_seconds:
-            return
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            if time.monotonic() - self._checked <= self._refresh_seconds:
-                return
-            rows = await self._engine.store.fetch(_NEWEST, [])
-            generation = rows[0][0] or 0
-            if generation != self._generation:
-                self._resources.clear()
-                self._indexes.clear()
-                self.cache.clear()
-                self._generation = generation
-            self._checked = time.monotonic()
+        if await self._watch.changed():
+            self._resources.clear()
+            self._indexes.clear()
+            self.cache.clear()
 
     async def resource(self, type: str, canonical: Canonical) -> dict[str, Any] | None:
         """The ``type`` resource with this URL (and version; the newest when none is given)."""

@@ -1,0 +1,50 @@
+"""Noticing, cheaply and across workers, that resources of some types changed.
+
+Services keep in-memory caches of stored resources (HPR approvals, code system indexes).
+A `ChangeWatch` tells them when to drop such a cache: it reads the newest version number
+(``resource_history.seq``) of the watched types at most every ``seconds``, so a change
+written by any worker or process is noticed within that time, for the price of one
+indexed query per interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from samhandling.platform.fhir.storage import Store
+
+
+class ChangeWatch:
+    """Whether any resource of ``types`` changed since the last look."""
+
+    def __init__(self, store: Store, types: tuple[str, ...], seconds: float = 1.0) -> None:
+        if not types or not all(t.isalpha() for t in types):
+            raise ValueError("ChangeWatch needs resource type names")
+        listed = ", ".join(f"'{t}'" for t in types)
+        self._sql = f"SELECT MAX(seq) FROM resource_history WHERE type IN ({listed})"
+        self._store = store
+        self.seconds = seconds
+        self._generation: int | None = None
+        self._checked = 0.0
+        self._lock: asyncio.Lock | None = None
+        self.generation = 0  # bumped on every change noticed (caches can compare it)
+
+    async def changed(self) -> bool:
+        """True when a change was noticed now (and on the first call); False otherwise,
+        also while the interval since the last look has not passed."""
+        if time.monotonic() - self._checked <= self.seconds:
+            return False
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if time.monotonic() - self._checked <= self.seconds:
+                return False
+            rows = await self._store.fetch(self._sql, [])
+            newest = rows[0][0] or 0
+            self._checked = time.monotonic()
+            if newest == self._generation:
+                return False
+            self._generation = newest
+            self.generation += 1
+            return True
