@@ -152,3 +152,25 @@ def test_the_person_themself_sees_their_address(server: Server, world: World) ->
         assert own.get(f"/EpisodeOfCare/{world.episode_hidden}").status_code == 200
     with citizen(server, world.open["identifier"][0]["value"], READ) as neighbour:
         assert_redacted(neighbour.get(f"/Patient/{world.hidden['id']}").json())
+
+
+def test_earlier_versions_are_redacted_once_a_person_is_protected(
+    server: Server, fhir: httpx.Client
+) -> None:
+    before = put(fhir, person(new_fnr(), city="Gamleby"))
+    protected = {**before, "meta": {"security": [
+        {"system": "http://ehelse.no/fhir/CodeSystem/gd-address-confidentiality",
+         "code": STRICTLY_CONFIDENTIAL}]},
+        "address": [{"line": ["Ny adresse 1"], "city": "Nyby"}]}  # fmt: skip
+    put(fhir, protected)
+    with client_with(server, READ) as reader:
+        old = reader.get(f"/Patient/{before['id']}/_history/1").json()
+        assert "address" not in old and "telecom" not in old
+        history = reader.get(f"/Patient/{before['id']}/_history").json()
+        assert all("address" not in e["resource"] for e in history["entry"])
+        system_history = reader.get("/Patient/_history", params={"_count": "1000"}).json()
+        mine = [e for e in system_history["entry"] if e["resource"]["id"] == before["id"]]
+        assert mine and all("address" not in e["resource"] for e in mine)
+    with client_with(server, READ, PROTECTED) as privileged:
+        old = privileged.get(f"/Patient/{before['id']}/_history/1").json()
+        assert old["address"][0]["city"] == "Gamleby"

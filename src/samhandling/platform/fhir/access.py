@@ -40,9 +40,12 @@ class AccessControl(Protocol):
         """Add criteria to ``request`` that restrict what the caller may find."""
         ...
 
-    async def present(self, context: object, type: str, content: bytes) -> bytes | None:
+    async def present(
+        self, context: object, type: str, content: bytes, current: bool = True
+    ) -> bytes | None:
         """The resource as the caller may see it: ``content``, a redacted copy, or None
-        when the caller must not see it at all."""
+        when the caller must not see it at all (``current`` False: an earlier version, as
+        a vread or a history returns it)."""
         ...
 
     async def annotate(self, context: object, request: SearchRequest, page: SearchPage) -> None:
@@ -59,7 +62,9 @@ class OpenAccess:
     async def narrow(self, context: object, request: SearchRequest) -> None:
         return None
 
-    async def present(self, context: object, type: str, content: bytes) -> bytes | None:
+    async def present(
+        self, context: object, type: str, content: bytes, current: bool = True
+    ) -> bytes | None:
         return content
 
     async def annotate(self, context: object, request: SearchRequest, page: SearchPage) -> None:

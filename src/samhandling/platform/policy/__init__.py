@@ -19,7 +19,7 @@ from samhandling.platform.fhir.search.executor import SearchPage
 from samhandling.platform.fhir.search.query import SearchRequest
 
 Narrow = Callable[[AccessContext, SearchRequest], Awaitable[None]]
-Present = Callable[[AccessContext, bytes], Awaitable[bytes | None]]
+Present = Callable[[AccessContext, bytes, bool], Awaitable[bytes | None]]  # (..., current)
 Annotate = Callable[[AccessContext, SearchRequest, SearchPage], Awaitable[None]]
 
 
@@ -91,13 +91,15 @@ class Policy:
                 assert isinstance(context, AccessContext)
                 await narrow(context, request)
 
-    async def present(self, context: object, type: str, content: bytes) -> bytes | None:
+    async def present(
+        self, context: object, type: str, content: bytes, current: bool = True
+    ) -> bytes | None:
         """The owner's view of one resource for this caller."""
         present = self._present.get(type)
         if present is None:
             return content
         assert isinstance(context, AccessContext)
-        return await present(context, content)
+        return await present(context, content, current)
 
     async def annotate(self, context: object, request: SearchRequest, page: SearchPage) -> None:
         """Let the owners of the searched types add warnings."""

@@ -78,16 +78,40 @@ class AddressProtection:
         """Callers with the protected-data scope see protected persons whole."""
         return self._scope in context.scopes
 
-    async def present_patient(self, context: AccessContext, content: bytes) -> bytes | None:
-        """A protected person, redacted unless the caller is the person or privileged."""
-        if _MARKER not in content or self.sees_everything(context):
+    async def present_patient(
+        self, context: AccessContext, content: bytes, current: bool
+    ) -> bytes | None:
+        """A protected person, redacted unless the caller is the person or privileged. An
+        earlier version is redacted when the person is protected now (the old address may
+        be where they moved away from)."""
+        if self.sees_everything(context):
+            return content
+        if _MARKER in content:
+            patient = orjson.loads(content)
+            if protection(patient) is not None and not is_the_person(context, patient):
+                return orjson.dumps(redacted(patient))
+            return content
+        if current:
             return content
         patient = orjson.loads(content)
-        if protection(patient) is None or is_the_person(context, patient):
+        now = await self._current(patient.get("id"))
+        if now is None or protection(now) is None or is_the_person(context, now):
             return content
         return orjson.dumps(redacted(patient))
 
-    async def present_episode(self, context: AccessContext, content: bytes) -> bytes | None:
+    async def _current(self, id: object) -> dict[str, Any] | None:
+        """The current version of Patient ``id`` (None when there is none)."""
+        if not isinstance(id, str):
+            return None
+        try:
+            found = await self._engine.read("Patient", id)
+        except FhirError:
+            return None
+        return orjson.loads(found.content) if found.content else None
+
+    async def present_episode(
+        self, context: AccessContext, content: bytes, current: bool
+    ) -> bytes | None:
         """A GP relation, hidden when its person is protected (unless the caller may see)."""
         if self.sees_everything(context):
             return content
@@ -96,15 +120,8 @@ class AddressProtection:
         type_name, _, id = reference.partition("/")
         if type_name != "Patient" or not id:
             return content
-        try:
-            found = await self._engine.read("Patient", id)
-        except FhirError:
-            return content
-        assert found.content is not None
-        if _MARKER not in found.content:
-            return content
-        patient = orjson.loads(found.content)
-        if protection(patient) is None or is_the_person(context, patient):
+        patient = await self._current(id)
+        if patient is None or protection(patient) is None or is_the_person(context, patient):
             return content
         return None
 

@@ -187,7 +187,7 @@ async def execute(
     if target.version is not None:
         if method in ("GET", "HEAD"):
             found = await engine.vread(target.type, target.id, target.version, tx)  # type: ignore[arg-type]
-            return await _read_result(engine, interaction, found)
+            return await _read_result(engine, interaction, found, current=False)
         raise _method_not_allowed(method, target)
     if target.id is None:
         if method == "POST" and interaction.if_none_exist is not None:
@@ -344,22 +344,24 @@ def _method_not_allowed(method: str, target: Target) -> FhirError:
     return FhirError.of(405, "not-supported", f"{method} is not allowed on {target.path()}")
 
 
-async def visible_content(engine: FhirEngine, context: object, version: ResourceVersion) -> bytes:
+async def visible_content(
+    engine: FhirEngine, context: object, version: ResourceVersion, current: bool = True
+) -> bytes:
     """The stored content as the caller may see it; 404 when they may not see it at all."""
     assert version.content is not None
-    content = await engine.access.present(context, version.type, version.content)
+    content = await engine.access.present(context, version.type, version.content, current)
     if content is None:
         raise not_found(version.type, version.id)
     return content
 
 
 async def _read_result(
-    engine: FhirEngine, interaction: Interaction, version: ResourceVersion
+    engine: FhirEngine, interaction: Interaction, version: ResourceVersion, current: bool = True
 ) -> Result:
     params = interaction.params
     summary = params.get("_summary")
     elements = params.get("_elements")
-    content = await visible_content(engine, interaction.context, version)
+    content = await visible_content(engine, interaction.context, version, current)
     if summary is None and elements is None:
         return Result(200, version, content)
     resource = loads(content)
@@ -436,7 +438,7 @@ async def history(
         version = row.resource
         entry: dict = {"fullUrl": f"{base}/{version.type}/{version.id}"}
         if version.content is not None:
-            content = await present(interaction.context, version.type, version.content)
+            content = await present(interaction.context, version.type, version.content, False)
             if content is None:
                 continue
             entry["resource"] = orjson.Fragment(content)
