@@ -151,7 +151,13 @@ def test_the_person_themself_sees_their_address(server: Server, world: World) ->
         assert mine.json()["address"] == world.hidden["address"]
         assert own.get(f"/EpisodeOfCare/{world.episode_hidden}").status_code == 200
     with citizen(server, world.open["identifier"][0]["value"], READ) as neighbour:
-        assert_redacted(neighbour.get(f"/Patient/{world.hidden['id']}").json())
+        # a citizen sees only their own entries (acting for others: the access policy)
+        assert neighbour.get(f"/Patient/{world.hidden['id']}").status_code == 404
+        assert neighbour.get(f"/EpisodeOfCare/{world.episode_hidden}").status_code == 404
+        own = neighbour.get("/Patient", params={"address-city": world.city}).json()
+        assert ids(own) == {world.open["id"]}
+        assert ids(neighbour.get("/EpisodeOfCare").json()) == {world.episode_open}
+        assert neighbour.get("/Practitioner", params={"_count": "1"}).status_code == 200
 
 
 def test_earlier_versions_are_redacted_once_a_person_is_protected(

@@ -15,6 +15,7 @@ from samhandling.platform.fhir.engine import FhirEngine
 from samhandling.platform.policy import ServicePolicy
 from samhandling.platform.service import Runtime, Service
 from samhandling.services.registries.checks import identifier_check
+from samhandling.services.registries.citizens import CitizenView
 from samhandling.services.registries.directory import RegisterDirectory
 from samhandling.services.registries.hpr import HprRegister
 from samhandling.services.registries.model import PROFILE_BINDINGS, REGISTER_TYPES
@@ -73,7 +74,8 @@ async def _start(runtime: Runtime) -> None:
 
 
 def _policy(runtime: Runtime) -> ServicePolicy:
-    return registers_policy(runtime.services["registries"].protection)
+    registers = runtime.services["registries"]
+    return registers_policy(registers.protection, CitizenView(registers.engine))
 
 
 SERVICE = Service(
