@@ -25,7 +25,10 @@ class KeyDecryptionError(RuntimeError):
 
 
 REFRESH_SECONDS = 2.0  # how stale a worker's view of the current key may be
-MISS_RELOAD_SECONDS = 1.0  # an unknown kid reloads the keys at most this often
+# An unknown kid reloads the keys at most this often: soon enough that a key another worker
+# has just made (two workers starting on a new database each make one) is found for the
+# first token it signs, rarely enough that tokens with made-up kids cannot flood the database.
+MISS_RELOAD_SECONDS = 0.05
 
 
 @dataclass(frozen=True, slots=True)
