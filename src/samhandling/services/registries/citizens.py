@@ -9,15 +9,14 @@ until it lands a citizen sees only their own entries.
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 
 from samhandling.platform.auth.context import AccessContext, Principal
 from samhandling.platform.fhir.engine import FhirEngine
 from samhandling.platform.fhir.errors import FhirError
 from samhandling.platform.fhir.search.query import SearchRequest
-from samhandling.platform.identifiers import DNR_SYSTEM, FNR_SYSTEM, PERSON_SYSTEMS
+from samhandling.platform.identifiers import DNR_SYSTEM, FNR_SYSTEM
+from samhandling.services.registries.protection import episode_patient, is_the_person
 
 # the search parameter that finds a citizen's own entries, per type
 OWN_ENTRIES = {
@@ -30,13 +29,6 @@ OWN_ENTRIES = {
 def is_citizen(context: AccessContext) -> bool:
     """Whether the caller is a signed-in citizen."""
     return context.principal is Principal.CITIZEN
-
-
-def _names(resource: dict[str, Any], pid: str) -> bool:
-    return any(
-        i.get("value") == pid and i.get("system") in PERSON_SYSTEMS
-        for i in resource.get("identifier") or ()
-    )
 
 
 class CitizenView:
@@ -67,17 +59,9 @@ class CitizenView:
         pid = context.person_id
         if not pid or pid.encode() not in content:  # cheap first
             return False
-        return _names(orjson.loads(content), pid)
+        return is_the_person(context, orjson.loads(content))
 
     async def sees_episode(self, context: AccessContext, content: bytes) -> bool:
         """A GP relation: the citizen's own (its patient is the citizen)."""
-        pid = context.person_id
-        reference = (orjson.loads(content).get("patient") or {}).get("reference") or ""
-        type_name, _, id = reference.partition("/")
-        if not pid or type_name != "Patient" or not id:
-            return False
-        try:
-            found = await self._engine.read("Patient", id)
-        except FhirError:
-            return False
-        return found.content is not None and _names(orjson.loads(found.content), pid)
+        patient = await episode_patient(self._engine, content)
+        return patient is not None and is_the_person(context, patient)

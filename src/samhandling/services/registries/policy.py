@@ -44,8 +44,8 @@ def registers_policy(protection: AddressProtection, citizens: CitizenView) -> Se
     async def present_episode(
         context: AccessContext, content: bytes, current: bool
     ) -> bytes | None:
-        if is_citizen(context) and not await citizens.sees_episode(context, content):
-            return None
+        if is_citizen(context):  # their own relations only, which protection never hides
+            return content if await citizens.sees_episode(context, content) else None
         return await protection.present_episode(context, content, current)
 
     async def present_related(

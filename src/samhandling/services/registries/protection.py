@@ -67,6 +67,24 @@ def redacted(patient: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
+async def current_patient(engine: FhirEngine, id: object) -> dict[str, Any] | None:
+    """The current version of Patient ``id`` (None when there is none)."""
+    if not isinstance(id, str) or not id:
+        return None
+    try:
+        found = await engine.read("Patient", id)
+    except FhirError:
+        return None
+    return orjson.loads(found.content) if found.content else None
+
+
+async def episode_patient(engine: FhirEngine, content: bytes) -> dict[str, Any] | None:
+    """The current Patient a GP relation (EpisodeOfCare) is about (None: none stored)."""
+    reference = (orjson.loads(content).get("patient") or {}).get("reference") or ""
+    type_name, _, id = reference.partition("/")
+    return await current_patient(engine, id) if type_name == "Patient" else None
+
+
 class AddressProtection:
     """The registers' view rules for callers without the protected-data scope."""
 
@@ -94,20 +112,10 @@ class AddressProtection:
         if current:
             return content
         patient = orjson.loads(content)
-        now = await self._current(patient.get("id"))
+        now = await current_patient(self._engine, patient.get("id"))
         if now is None or protection(now) is None or is_the_person(context, now):
             return content
         return orjson.dumps(redacted(patient))
-
-    async def _current(self, id: object) -> dict[str, Any] | None:
-        """The current version of Patient ``id`` (None when there is none)."""
-        if not isinstance(id, str):
-            return None
-        try:
-            found = await self._engine.read("Patient", id)
-        except FhirError:
-            return None
-        return orjson.loads(found.content) if found.content else None
 
     async def present_episode(
         self, context: AccessContext, content: bytes, current: bool
@@ -115,12 +123,7 @@ class AddressProtection:
         """A GP relation, hidden when its person is protected (unless the caller may see)."""
         if self.sees_everything(context):
             return content
-        episode = orjson.loads(content)
-        reference = (episode.get("patient") or {}).get("reference") or ""
-        type_name, _, id = reference.partition("/")
-        if type_name != "Patient" or not id:
-            return content
-        patient = await self._current(id)
+        patient = await episode_patient(self._engine, content)
         if patient is None or protection(patient) is None or is_the_person(context, patient):
             return content
         return None
