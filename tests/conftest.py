@@ -81,7 +81,8 @@ TEST_ORGNR = "912159523"  # HelseID's example parent organisation (valid check d
 ALL_API_SCOPES = (
     "samhandling:fhir/read samhandling:fhir/write samhandling:grunndata/read "
     "samhandling:grunndata/admin samhandling:grunndata/protected "
-    "samhandling:terminology/read samhandling:terminology/admin"
+    "samhandling:terminology/read samhandling:terminology/admin "
+    "samhandling:privacy/read samhandling:privacy/write"
 )
 
 

@@ -15,6 +15,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from samhandling.infrastructure.database import DatabaseUrl
 from samhandling.infrastructure.secrets import derive, platform_secret
+from samhandling.platform.audit import AUDIT_KEY_PURPOSE, AuditLog
+from samhandling.platform.audit.routes import AUDIT_API, audit_routes, required_scope
+from samhandling.platform.audit.routes import PREFIX as AUDIT_PREFIX
+from samhandling.platform.audit.trail import AuditTrail
 from samhandling.platform.auth.dpop import DpopVerifier, Nonces
 from samhandling.platform.auth.guard import ApiGuard, ApiResource, Protected
 from samhandling.platform.auth.replay import open_replay_cache
@@ -25,13 +29,16 @@ from samhandling.platform.fhir.rest.endpoint import FhirEndpoint
 from samhandling.platform.fhir.rest.http import error_response
 from samhandling.platform.fhir.search.reindex import ReindexWorker
 from samhandling.platform.fhir.storage import Store, open_store
-from samhandling.platform.policy import Policy
+from samhandling.platform.policy import Policy, Rules
+from samhandling.platform.policy.choices import NoPrivacyRegister
+from samhandling.platform.policy.registers import NoRegisters
 from samhandling.platform.service import Runtime, Service
-from samhandling.services import registries, terminology, trust
+from samhandling.services import privacy, registries, terminology, trust
 from samhandling.settings import Settings
 
 log = logging.getLogger("samhandling")
 FHIR_PREFIX = "/fhir"
+FHIR_SERVICE = "fhir"  # the types no national service owns, in audit records and choices
 FHIR_READ = "samhandling:fhir/read"
 FHIR_WRITE = "samhandling:fhir/write"
 FHIR_API = ApiResource(
@@ -43,19 +50,42 @@ FHIR_API = ApiResource(
     },
 )
 # the registries start first: the trust service signs in the persons they know
-SERVICES: tuple[Service, ...] = (registries.SERVICE, terminology.SERVICE, trust.SERVICE)
+SERVICES: tuple[Service, ...] = (
+    registries.SERVICE,
+    privacy.SERVICE,
+    terminology.SERVICE,
+    trust.SERVICE,
+)
 
 
 def api_resources() -> list[ApiResource]:
     """Every API resource tokens can be issued for."""
-    return [FHIR_API, *(r for service in SERVICES for r in service.api_resources)]
+    return [FHIR_API, AUDIT_API, *(r for service in SERVICES for r in service.api_resources)]
 
 
 def fhir_policy(runtime: Runtime) -> Policy:
     """The FHIR API's access policy: the services' rules for the types they own, and the
-    platform's FHIR API scopes for the rest."""
+    platform's FHIR API scopes for the rest (health information, as a clinical system's);
+    the health-data rules over the registers and the citizens' privacy choices."""
     owned = [service.policy(runtime) for service in SERVICES if service.policy is not None]
-    return Policy(FHIR_READ, FHIR_WRITE, owned)
+    lookups = runtime.services.get("register_lookups", NoRegisters())
+    choices = runtime.services.get("privacy_register", NoPrivacyRegister())
+    rules = Rules(lookups, lookups, choices)
+    return Policy(
+        FHIR_READ,
+        FHIR_WRITE,
+        owned,
+        engine=runtime.engine,
+        rules=rules,
+        default_service=FHIR_SERVICE,
+        default_health=True,
+    )
+
+
+def audit_trail(runtime: Runtime, log: AuditLog, policy: Policy) -> AuditTrail:
+    """The audit trail the engine tells of every interaction."""
+    lookups = runtime.services.get("register_lookups", NoRegisters())
+    return AuditTrail(log, policy, runtime.engine, lookups, lookups, lookups)
 
 
 def software_version() -> str:
@@ -128,8 +158,16 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         guards.append(
             ApiGuard(started.api_resources, None, started.tokens, started.dpop, settings.issuer)
         )
+        guards.append(
+            ApiGuard([AUDIT_API], required_scope, started.tokens, started.dpop, settings.issuer)
+        )
+        audit_log = AuditLog(opened, derive(started.secret, AUDIT_KEY_PURPOSE))
         if not settings.unprotected_api:
-            started.engine.access = fhir_policy(started)
+            await audit_log.start()
+            started.services["audit_log"] = audit_log
+            policy = fhir_policy(started)
+            started.engine.access = policy
+            started.engine.trail = audit_trail(started, audit_log, policy)
         endpoint.bind(started.engine)
         worker = ReindexWorker(started.engine)
         worker.start()
@@ -148,6 +186,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             yield
         finally:
             await worker.stop()
+            await audit_log.stop()
             started.replay.close()
             if store is None:
                 await opened.close()
@@ -155,7 +194,20 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    routes = [Route("/health", health, methods=["GET"])]
+    def policy() -> Rules:
+        access = running[0].engine.access
+        assert isinstance(access, Policy) and access.rules is not None
+        return access.rules
+
+    audit_api = Starlette(routes=audit_routes(lambda: running[0].store, policy))
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        # the guard sees the request's own path (a Mount would move it to root_path)
+        Route(
+            f"{AUDIT_PREFIX}/{{rest:path}}",
+            Protected(audit_api, lambda: guards[1], _fhir_auth_error),
+        ),
+    ]
     for service in SERVICES:
         routes.extend(service.routes(runtime))
     web = Starlette(routes=routes, lifespan=lifespan)

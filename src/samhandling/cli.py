@@ -626,6 +626,50 @@ def keys_list(data_dir: DataDir = DEFAULT_DATA_DIR, database_url: DatabaseUrlOpt
         typer.echo(f"{key.kid}  {key.alg}  created {key.created_at}  {state}")
 
 
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    data_dir: DataDir = DEFAULT_DATA_DIR, database_url: DatabaseUrlOption = None
+) -> None:
+    """Check the audit trail's hash chains; exit status 1 when a row was changed, inserted
+    or removed."""
+    report = asyncio.run(_verify_audit(_settings(data_dir, database_url)))
+    for problem in report.problems:
+        typer.echo(str(problem))
+    if report.unlisted:
+        typer.echo(f"... and {report.unlisted} more problem(s)")
+    found = len(report.problems) + report.unlisted
+    typer.echo(
+        f"checked {report.rows} rows in {report.chains} chains: "
+        + (f"{found} problem(s)" if found else "intact")
+    )
+    if found and report.problems[0].what == "chain registration changed":
+        console.print(
+            "[yellow]hint:[/yellow] the first chain's registration does not match: is this the"
+            " platform secret (SAMHANDLING_SECRET_KEY or the data directory's secret.key) the"
+            " server writes with?",
+            soft_wrap=True,
+        )
+    if found:
+        raise typer.Exit(1)
+
+
+async def _verify_audit(settings: Settings) -> Any:
+    from samhandling.infrastructure.secrets import derive, platform_secret
+    from samhandling.platform.audit import AUDIT_KEY_PURPOSE, verify
+    from samhandling.platform.fhir.storage import open_store
+
+    key = derive(platform_secret(settings.secret_key, settings.data_dir), AUDIT_KEY_PURPOSE)
+    store = await open_store(settings.effective_database_url, pool_size=2)
+    try:
+        return await verify(store, key)
+    finally:
+        await store.close()
+
+
 @app.command()
 def token(
     person: Annotated[

@@ -172,6 +172,17 @@ async def migrate_postgres(conn: asyncpg.Connection) -> list[Migration]:
 
 
 def _statements(sql: str) -> list[str]:
-    """Split a migration script into statements (comments dropped; no ';' inside strings)."""
+    """Split a migration script into statements (comments dropped; no '--' inside strings).
+
+    A piece ends a statement only where SQLite says it is complete, so a trigger's body
+    (``BEGIN ...; END``) and a ';' inside a string stay in their statement.
+    """
     code = "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
-    return [statement.strip() for statement in code.split(";") if statement.strip()]
+    statements, pending = [], ""
+    for piece in code.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \t\n;"):
+                statements.append(pending.strip())
+            pending = ""
+    return statements

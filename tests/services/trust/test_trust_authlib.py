@@ -16,7 +16,14 @@ from authlib.integrations.base_client.errors import OAuthError as AuthlibError
 from authlib.integrations.httpx_client import OAuth2Client
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from joserfc.jwk import ECKey
-from trust_helpers import FHIR_SCOPES, REDIRECT_URI, USER_SCOPES, api_get, decode, person
+from trust_helpers import (
+    FHIR_SCOPES,
+    REDIRECT_URI,
+    USER_SCOPES,
+    clinical_search,
+    decode,
+    person,
+)
 
 from conftest import Server, register_client
 from samhandling.services.trust.tokentool import DpopKey
@@ -129,10 +136,7 @@ def test_par_pkce_sign_in_refresh_and_exchange(server: Server, login_config: dic
     assert claims["helseid://claims/hpr/hpr_number"] == DOCTOR[1]
     assert claims["cnf"]["jkt"] == login.key.jkt
     assert token["token_type"] == "DPoP" and token["refresh_token"]
-    assert (
-        api_get(server, "/Observation?_count=1", token["access_token"], login.key).status_code
-        == 200
-    )
+    assert clinical_search(server, token["access_token"], login.key).status_code == 200
 
     refreshed = login.with_nonce(
         lambda: login.session.refresh_token(login.token_url, refresh_token=token["refresh_token"])

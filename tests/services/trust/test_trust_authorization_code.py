@@ -12,7 +12,7 @@ from trust_helpers import (
     FHIR_SCOPES,
     REDIRECT_URI,
     USER_SCOPES,
-    api_get,
+    clinical_search,
     decode,
     header_of,
     person,
@@ -114,10 +114,7 @@ def test_sign_in_as_health_personnel(
     assert id_claims["nonce"] == "n-456"
     assert id_claims["helseid://claims/identity/pid"] == DOCTOR_PID
     assert tokens.refresh_token and tokens.raw["rt_expires_in"] > 0
-    assert (
-        api_get(server, "/Observation?_count=1", tokens.access_token, client.dpop).status_code
-        == 200
-    )
+    assert clinical_search(server, tokens.access_token, client.dpop).status_code == 200
 
 
 def test_people_without_hpr_get_no_hpr_claim(
@@ -393,10 +390,7 @@ def test_token_exchange(server: Server, people: dict[str, str], login_client: di
     assert claims["client_id"] == actor_config["client_id"]
     assert claims["cnf"]["jkt"] == actor.dpop.jkt
     assert claims["helseid://claims/client/claims/orgnr_parent"] == "912159523"
-    assert (
-        api_get(server, "/Observation?_count=1", exchanged.access_token, actor.dpop).status_code
-        == 200
-    )
+    assert clinical_search(server, exchanged.access_token, actor.dpop).status_code == 200
     with pytest.raises(TokenRequestError) as not_allowed:
         actor.exchange(user.access_token, "samhandling:fhir/write")
     assert not_allowed.value.error == "invalid_scope"

@@ -130,12 +130,19 @@ def system_client(server: Server, *options: str) -> dict:
 
 
 def api_get(
-    server: Server, path: str, token: str, key: DpopKey, *, scheme: str = "DPoP", **proof: Any
+    server: Server,
+    path: str,
+    token: str,
+    key: DpopKey,
+    *,
+    scheme: str = "DPoP",
+    headers: dict[str, str] | None = None,
+    **proof: Any,
 ) -> httpx.Response:
     """GET on the FHIR API with a token and a proof (``proof`` overrides proof arguments)."""
     url = f"{server.fhir}{path}"
     arguments = {"method": "GET", "url": url, "access_token": token, **proof}
-    headers = {"Authorization": f"{scheme} {token}"}
+    headers = {**(headers or {}), "Authorization": f"{scheme} {token}"}
     made = key.proof(arguments.pop("method"), arguments.pop("url"), **arguments)
     if made:
         headers["DPoP"] = made
@@ -160,3 +167,9 @@ def person(
     response = httpx.put(f"{server.fhir}/{kind}/person-{pid}", json=body, auth=server.auth)
     assert response.status_code in (200, 201), response.text
     return pid
+
+
+def clinical_search(server: Server, token: str, key: DpopKey) -> httpx.Response:
+    """A health worker's search of one patient's information, with an access basis."""
+    path = "/Observation?subject=Patient/nobody&_count=1"
+    return api_get(server, path, token, key, headers={"nhn-access-basis": "UNNTAK"})

@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
+from urllib.parse import unquote
 
 from samhandling.platform.auth import claims as c
+
+# request headers that complete the context (as in NHN's APIs: kjernejournal, PJD)
+ACCESS_BASIS_HEADER = "nhn-access-basis"  # SAMTYKKE | AKUTT | UNNTAK
+ACCESS_REASON_HEADER = "nhn-access-reason"  # why (required with AKUTT); percent-encoded UTF-8
+ACTING_FOR_HEADER = "samhandling-acting-for"  # a citizen acting for this person (their number)
+MAX_REASON_LENGTH = 500
+
+
+class AccessBasis(StrEnum):
+    """Why health personnel access a patient's information (``nhn-access-basis``)."""
+
+    CONSENT = "SAMTYKKE"  # the patient consented (in a treatment relationship)
+    EMERGENCY = "AKUTT"  # an emergency: no time to ask; followed up, and the patient told
+    EXCEPTION = "UNNTAK"  # consent not needed (the law's exceptions, e.g. the GP)
+
+
+class RequestHeaderError(ValueError):
+    """A request header that should complete the access context is malformed."""
 
 
 class Principal(StrEnum):
@@ -43,8 +63,52 @@ class AccessContext:
     name: str | None = None
     dpop_jkt: str | None = None  # thumbprint of the key the token is bound to
     actor_client_id: str | None = None  # token exchange: the API acting for the caller
-    access_basis: str | None = None
-    acting_for: str | None = None
+    access_basis: AccessBasis | None = None  # from the request (health personnel)
+    access_reason: str | None = None  # from the request: why (required in an emergency)
+    acting_for: str | None = None  # from the request: the person a citizen acts for
+
+    def for_request(self, headers: Mapping[str, str]) -> AccessContext:
+        """This context completed with the request's access basis, reason and whom a citizen
+        acts for (``headers``: lower-case names); `RequestHeaderError` when malformed."""
+        basis = headers.get(ACCESS_BASIS_HEADER)
+        reason = headers.get(ACCESS_REASON_HEADER)
+        acting_for = headers.get(ACTING_FOR_HEADER)
+        if basis is None and reason is None and acting_for is None:
+            return self
+        parsed_basis = None
+        if basis is not None:
+            try:
+                parsed_basis = AccessBasis(basis.strip().upper())
+            except ValueError:
+                allowed = ", ".join(b.value for b in AccessBasis)
+                raise RequestHeaderError(
+                    f"{ACCESS_BASIS_HEADER} must be one of {allowed}, not {basis[:40]!r}"
+                ) from None
+        if reason is not None:
+            try:
+                reason = unquote(reason, errors="strict").strip() if reason.isascii() else None
+            except UnicodeDecodeError:
+                reason = None
+            if reason is None or not reason.isprintable() or len(reason) > MAX_REASON_LENGTH:
+                raise RequestHeaderError(
+                    f"{ACCESS_REASON_HEADER} must be percent-encoded UTF-8 text of at most "
+                    f"{MAX_REASON_LENGTH} characters"
+                )
+        if acting_for is not None:
+            acting_for = acting_for.strip()
+            if not (acting_for.isascii() and acting_for.isdigit() and len(acting_for) == 11):
+                raise RequestHeaderError(f"{ACTING_FOR_HEADER} must be an 11-digit number")
+            if self.principal is not Principal.CITIZEN:
+                raise RequestHeaderError(f"only citizens send {ACTING_FOR_HEADER}")
+        return replace(
+            self, access_basis=parsed_basis, access_reason=reason or None, acting_for=acting_for
+        )
+
+    @property
+    def patient_person(self) -> str | None:
+        """A citizen's: the person whose information they ask for (themselves, or whom
+        they act for)."""
+        return self.acting_for or self.person_id
 
     @classmethod
     def from_claims(cls, claims: dict[str, Any]) -> AccessContext:

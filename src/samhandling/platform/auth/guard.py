@@ -16,7 +16,13 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from samhandling.platform.auth import jose
-from samhandling.platform.auth.context import AccessContext
+from samhandling.platform.auth.context import (
+    ACCESS_BASIS_HEADER,
+    ACCESS_REASON_HEADER,
+    ACTING_FOR_HEADER,
+    AccessContext,
+    RequestHeaderError,
+)
 from samhandling.platform.auth.dpop import DpopError, DpopVerifier, normalise_path
 from samhandling.platform.auth.tokens import AccessTokenVerifier, TokenError
 
@@ -98,7 +104,24 @@ class ApiGuard:
             needed = self.required_scope(scope["method"], scope["path"])
             if needed not in verified.scopes:
                 raise TokenError(403, "insufficient_scope", f"needs scope {needed}", scope=needed)
-        return verified.context
+        try:
+            return verified.context.for_request(_context_headers(scope))
+        except RequestHeaderError as exc:
+            raise TokenError(400, "invalid_request", str(exc)) from None
+
+
+_CONTEXT_HEADERS = frozenset(
+    name.encode() for name in (ACCESS_BASIS_HEADER, ACCESS_REASON_HEADER, ACTING_FOR_HEADER)
+)
+
+
+def _context_headers(scope: Scope) -> dict[str, str]:
+    """The request headers that complete an access context (the last of each)."""
+    return {
+        name.decode(): value.decode("latin-1")
+        for name, value in scope["headers"]
+        if name in _CONTEXT_HEADERS
+    }
 
 
 def _credentials(scope: Scope) -> tuple[str | None, list[str]]:

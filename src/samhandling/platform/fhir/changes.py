@@ -14,6 +14,8 @@ import time
 
 from samhandling.platform.fhir.storage import Store
 
+RECENT_VERSIONS = 1000  # more than ever commit out of order
+
 
 class ChangeWatch:
     """Whether any resource of ``types`` changed since the last look."""
@@ -22,10 +24,16 @@ class ChangeWatch:
         if not types or not all(t.isalpha() for t in types):
             raise ValueError("ChangeWatch needs resource type names")
         listed = ", ".join(f"'{t}'" for t in types)
-        self._sql = f"SELECT MAX(seq) FROM resource_history WHERE type IN ({listed})"
+        # versions are numbered when written but committed in any order (PostgreSQL): one
+        # committed after a newer one is noticed by counting the recent versions too
+        self._sql = (
+            "SELECT m, (SELECT COUNT(*) FROM resource_history h"
+            f" WHERE h.type IN ({listed}) AND h.seq > m - {RECENT_VERSIONS})"
+            f" FROM (SELECT MAX(seq) AS m FROM resource_history WHERE type IN ({listed})) x"
+        )
         self._store = store
         self.seconds = seconds
-        self._generation: int | None = None
+        self._generation: tuple[int, int] | None = None
         self._checked = 0.0
         self._lock: asyncio.Lock | None = None
         self.generation = 0  # bumped on every change noticed (caches can compare it)
@@ -41,10 +49,10 @@ class ChangeWatch:
             if time.monotonic() - self._checked <= self.seconds:
                 return False
             rows = await self._store.fetch(self._sql, [])
-            newest = rows[0][0] or 0
+            newest, recent = rows[0][0] or 0, rows[0][1] or 0
             self._checked = time.monotonic()
-            if newest == self._generation:
+            if (newest, recent) == self._generation:
                 return False
-            self._generation = newest
+            self._generation = (newest, recent)
             self.generation += 1
             return True

@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode
 
-from samhandling.platform.fhir.access import OPEN_ACCESS, AccessControl
+from samhandling.platform.fhir import access
+from samhandling.platform.fhir.access import (
+    NO_TRAIL,
+    OPEN_ACCESS,
+    AccessControl,
+    Accessed,
+    Touched,
+    Trail,
+)
 from samhandling.platform.fhir.bindings import BindingRules, CodeValidator
 from samhandling.platform.fhir.content import loads, stamp
 from samhandling.platform.fhir.errors import FhirError, Issue, gone, not_found
@@ -65,6 +73,7 @@ class WriteResult:
     resource: ResourceVersion
     created: bool
     warnings: tuple[Issue, ...] = ()  # what validation found but let pass (bindings)
+    previous: ResourceVersion | None = None  # the version it replaced
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +112,7 @@ class FhirEngine:
         # are indexed as local references
         self.local_bases: set[str] = set()
         self.access: AccessControl = OPEN_ACCESS  # the platform's policy, once it starts
+        self.trail: Trail = NO_TRAIL  # told of every write, in its transaction
         self._write_checks: dict[str, list[WriteCheck]] = {}
         self._index_views: dict[str, IndexView] = {}
         self.operations = OperationRegistry()  # the $operations services add
@@ -271,7 +281,13 @@ class FhirEngine:
         return [id for _, id in await self.executor.ids(tx, request, limit)]
 
     async def conditional_create(
-        self, type: str, resource: object, criteria: list[tuple[str, str]], tx: StoreTransaction
+        self,
+        type: str,
+        resource: object,
+        criteria: list[tuple[str, str]],
+        tx: StoreTransaction,
+        *,
+        context: object = None,
     ) -> WriteResult:
         """Create unless a resource matches ``criteria`` (If-None-Exist): 0 -> create, 1 ->
         that resource (``created`` False), more -> 412."""
@@ -279,7 +295,7 @@ class FhirEngine:
         existing = await self.existing_match(type, criteria, tx)
         if existing is not None:
             return WriteResult(existing, created=False)
-        return await self.create(type, body, tx, warnings=warnings)
+        return await self.create(type, body, tx, warnings=warnings, context=context)
 
     async def existing_match(
         self, type: str, criteria: list[tuple[str, str]], tx: StoreTransaction
@@ -332,6 +348,7 @@ class FhirEngine:
         tx: StoreTransaction | None = None,
         *,
         warnings: tuple[Issue, ...] | None = None,
+        context: object = None,
     ) -> WriteResult:
         """Create with a new server-assigned id (``warnings`` given: already validated)."""
         if warnings is None:
@@ -340,18 +357,23 @@ class FhirEngine:
             assert isinstance(resource, dict)
             body = resource
         async with self.transaction(tx) as t:
+            await self.access.permit_write(context, type, body, None)
             version = ResourceVersion(type, new_id(), 1, self._clock(), None)
             version = _with_content(version, body)
             if not await t.insert_new(version, "POST", self.index(type, body)):
                 raise FhirError.of(409, "duplicate", f"{type}/{version.id} exists already")
             if type == _SEARCH_PARAMETER:
                 await self._search_parameter_changed(t, version.id, None, body)
-            return WriteResult(version, created=True, warnings=warnings)
+            written = WriteResult(version, created=True, warnings=warnings)
+            await self._tell_trail(t, context, access.CREATE, written)
+            return written
 
     async def create_many(
-        self, items: list[tuple[str, str, dict]], tx: StoreTransaction
+        self, items: list[tuple[str, str, dict]], tx: StoreTransaction, *, context: object = None
     ) -> list[WriteResult]:
         """Create already validated resources with pre-assigned new ids in one round trip."""
+        for type, _, body in items:
+            await self.access.permit_write(context, type, body, None)
         now = self._clock()
         versions = [
             _with_content(ResourceVersion(t, i, 1, now, None), body) for t, i, body in items
@@ -361,7 +383,10 @@ class FhirEngine:
         for type, id, body in items:
             if type == _SEARCH_PARAMETER:
                 await self._search_parameter_changed(tx, id, None, body)
-        return [WriteResult(v, created=True) for v in versions]
+        results = [WriteResult(v, created=True) for v in versions]
+        for written in results:
+            await self._tell_trail(tx, context, access.CREATE, written)
+        return results
 
     async def update(
         self,
@@ -370,6 +395,8 @@ class FhirEngine:
         resource: object,
         preconditions: Preconditions = NO_PRECONDITIONS,
         tx: StoreTransaction | None = None,
+        *,
+        context: object = None,
     ) -> WriteResult:
         """Update, or create with the client-chosen ``id`` when it does not exist."""
         check_resource_type(type)
@@ -380,19 +407,25 @@ class FhirEngine:
             current = await t.current(type, id)
             if current is None:
                 _check_preconditions(preconditions, None)
+                await self.access.permit_write(context, type, body, None)
                 first = _with_content(ResourceVersion(type, id, 1, self._clock(), None), body)
                 if await t.insert_new(first, "PUT", index):
                     if type == _SEARCH_PARAMETER:
                         await self._search_parameter_changed(t, id, None, body)
-                    return WriteResult(first, created=True, warnings=warnings)
+                    written = WriteResult(first, created=True, warnings=warnings)
+                    await self._tell_trail(t, context, access.UPDATE, written)
+                    return written
                 current = await t.current(type, id)  # a concurrent request created it first
                 assert current is not None
             _check_preconditions(preconditions, current)
+            await self.access.permit_write(context, type, body, current.content)
             new = self._next_version(current, body)
             await t.replace(new, "PUT", current.version, index)
             if type == _SEARCH_PARAMETER:
                 await self._search_parameter_changed(t, id, current.content, body)
-            return WriteResult(new, created=current.deleted, warnings=warnings)
+            written = WriteResult(new, created=current.deleted, warnings=warnings, previous=current)
+            await self._tell_trail(t, context, access.UPDATE, written)
+            return written
 
     async def patch(
         self,
@@ -402,6 +435,8 @@ class FhirEngine:
         patch_format: str,
         preconditions: Preconditions = NO_PRECONDITIONS,
         tx: StoreTransaction | None = None,
+        *,
+        context: object = None,
     ) -> WriteResult:
         """Apply a JSON Patch or FHIRPath Patch to the current version."""
         check_resource_type(type)
@@ -427,11 +462,14 @@ class FhirEngine:
                 body, warnings = await self.validate(patched, type, id=id)
             except FhirError as error:  # the request was well-formed; its result is not
                 raise FhirError(422, error.issues) from None
+            await self.access.permit_write(context, type, body, current.content)
             new = self._next_version(current, body)
             await t.replace(new, "PATCH", current.version, self.index(type, body))
             if type == _SEARCH_PARAMETER:
                 await self._search_parameter_changed(t, id, current.content, body)
-            return WriteResult(new, created=False, warnings=warnings)
+            written = WriteResult(new, created=False, warnings=warnings, previous=current)
+            await self._tell_trail(t, context, access.PATCH, written)
+            return written
 
     async def delete(
         self,
@@ -439,6 +477,8 @@ class FhirEngine:
         id: str,
         preconditions: Preconditions = NO_PRECONDITIONS,
         tx: StoreTransaction | None = None,
+        *,
+        context: object = None,
     ) -> WriteResult | None:
         """Delete as a versioned tombstone; None when there was nothing (left) to delete."""
         check_resource_type(type)
@@ -450,11 +490,26 @@ class FhirEngine:
                     _check_preconditions(preconditions, current)
                 return None
             _check_preconditions(preconditions, current)
+            await self.access.permit_write(context, type, None, current.content)
             tombstone = ResourceVersion(type, id, current.version + 1, self._later(current), None)
             await t.replace(tombstone, "DELETE", current.version)
             if type == _SEARCH_PARAMETER:
                 await self._search_parameter_changed(t, id, current.content, None)
-            return WriteResult(tombstone, created=False)
+            written = WriteResult(tombstone, created=False, previous=current)
+            await self._tell_trail(t, context, access.DELETE, written)
+            return written
+
+    async def _tell_trail(
+        self, tx: StoreTransaction, context: object, kind: str, written: WriteResult
+    ) -> None:
+        """Tell the trail of a write, inside its transaction."""
+        new, previous = written.resource, written.previous
+        touched = [Touched(new.type, new.id, new.version, new.content)]
+        if previous is not None and previous.content is not None:
+            touched.append(Touched(previous.type, previous.id, previous.version, previous.content))
+        status = 201 if written.created else (204 if new.deleted else 200)
+        event = Accessed(context, kind, new.type, f"{new.type}/{new.id}", None, touched, status)
+        await self.trail.record(event, tx)
 
     def _later(self, current: ResourceVersion) -> datetime:
         """Now, but never at or before the current version's time (clocks of workers differ)."""

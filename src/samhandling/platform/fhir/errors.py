@@ -13,14 +13,18 @@ class Issue:
     code: str  # IssueType code: invalid, structure, required, value, not-found, conflict, ...
     diagnostics: str
     expression: tuple[str, ...] = ()
+    details: tuple[str, str] | None = None  # a coded reason: (system, code)
 
     def to_json(self) -> dict:
         """The issue as an OperationOutcome.issue element."""
         issue: dict = {
             "severity": self.severity,
             "code": self.code,
-            "diagnostics": self.diagnostics,
         }
+        if self.details is not None:
+            system, code = self.details
+            issue["details"] = {"coding": [{"system": system, "code": code}]}
+        issue["diagnostics"] = self.diagnostics
         if self.expression:
             issue["expression"] = list(self.expression)
         return issue

@@ -18,6 +18,7 @@ from samhandling.services.registries.checks import identifier_check
 from samhandling.services.registries.citizens import CitizenView
 from samhandling.services.registries.directory import RegisterDirectory
 from samhandling.services.registries.hpr import HprRegister
+from samhandling.services.registries.lookups import RegisterLookups
 from samhandling.services.registries.model import PROFILE_BINDINGS, REGISTER_TYPES
 from samhandling.services.registries.policy import (
     ADMIN_SCOPE,
@@ -47,6 +48,7 @@ class Registers:
     hpr: HprRegister
     directory: RegisterDirectory
     protection: AddressProtection
+    lookups: RegisterLookups  # what the access policy and the audit trail ask
 
 
 def configure(engine: FhirEngine, *, allow_synthetic_identifiers: bool = False) -> Registers:
@@ -60,7 +62,11 @@ def configure(engine: FhirEngine, *, allow_synthetic_identifiers: bool = False) 
         engine.bindings.add(binding)
     hpr = HprRegister(engine)
     return Registers(
-        engine, hpr, RegisterDirectory(engine, hpr), AddressProtection(engine, PROTECTED_SCOPE)
+        engine,
+        hpr,
+        RegisterDirectory(engine, hpr),
+        AddressProtection(engine, PROTECTED_SCOPE),
+        RegisterLookups(engine, hpr),
     )
 
 
@@ -71,6 +77,7 @@ def _configure(engine: FhirEngine, settings: Settings) -> Registers:
 async def _start(runtime: Runtime) -> None:
     registers = runtime.services["registries"]  # configured with the engine
     runtime.services["person_directory"] = registers.directory
+    runtime.services["register_lookups"] = registers.lookups
 
 
 def _policy(runtime: Runtime) -> ServicePolicy:

@@ -3,8 +3,9 @@ relations and family relations (those in which they are the parent); the directo
 (health personnel, enterprises, the address register) are open to them as to anyone with
 the read scope.
 
-Acting for others (parents for children, powers of attorney) is the access-policy issue's:
-until it lands a citizen sees only their own entries.
+A citizen acting for another person (``samhandling-acting-for``: a parent for a child, or
+with a power of attorney) sees that person's entries instead; the platform's access policy
+has checked the representation before these rules run.
 """
 
 from __future__ import annotations
@@ -49,14 +50,14 @@ class CitizenView:
             raise FhirError.of(
                 403, "forbidden", "a citizen searches one person-register type at a time"
             )
-        pid = context.person_id or "-"
+        pid = context.patient_person or "-"
         value = f"{FNR_SYSTEM}|{pid},{DNR_SYSTEM}|{pid}"
         extra = self._engine.parse_search(request.types, [(OWN_ENTRIES[own[0]], value)])
         request.criteria.extend(extra.criteria)
 
     def sees_person(self, context: AccessContext, content: bytes) -> bool:
         """A Patient or RelatedPerson entry: the citizen's own (their number on it)."""
-        pid = context.person_id
+        pid = context.patient_person
         if not pid or pid.encode() not in content:  # cheap first
             return False
         return is_the_person(context, orjson.loads(content))

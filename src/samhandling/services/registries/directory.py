@@ -47,7 +47,7 @@ class RegisterDirectory:
         people: dict[str, Person] = {}
         for type_name in ("Practitioner", "Patient"):
             for resource in await self._search(type_name, [*criteria, ("_sort", "family")], limit):
-                pid = _pid(resource)
+                pid = pid_of_resource(resource)
                 if pid and pid not in people:
                     in_hpr = [resource] if type_name == "Practitioner" else []
                     people[pid] = await self._person(resource, in_hpr)
@@ -64,7 +64,7 @@ class RegisterDirectory:
         name = next((n for n in names if n.get("use") == "official"), names[0])
         given = " ".join(name.get("given", [])) or None
         family = name.get("family")
-        pid = _pid(resource) or ""
+        pid = pid_of_resource(resource) or ""
         full = name.get("text") or " ".join(part for part in (given, family) if part) or pid
         return Person(pid, full, given, family, resource.get("birthDate"), hpr)
 
@@ -87,5 +87,6 @@ def _identifier(resource: dict[str, Any], systems: tuple[str, ...]) -> str | Non
     return None
 
 
-def _pid(resource: dict[str, Any]) -> str | None:
+def pid_of_resource(resource: dict[str, Any]) -> str | None:
+    """The current person number (fødselsnummer or D-number) on a resource."""
     return _identifier(resource, _PERSON_SYSTEMS)

@@ -42,6 +42,7 @@ class Approval:
     start: str | None  # FHIR date or dateTime
     end: str | None
     suspensions: tuple[tuple[str | None, str | None], ...] = ()  # (start, end) periods
+    profession_name: str | None = None  # the 9060 display, e.g. Lege
 
     def in_force(self, on: str) -> bool:
         """Whether the approval is valid on ``on`` (an ISO date)."""
@@ -71,7 +72,9 @@ def parse_entry(practitioner: dict[str, Any], hpr_number: str) -> HprEntry:
     approvals = []
     specialities = []
     for qualification in practitioner.get("qualification") or ():
-        codes = {c.get("system"): c.get("code") for c in qualification["code"].get("coding", [])}
+        codings = qualification["code"].get("coding", [])
+        codes = {c.get("system"): c.get("code") for c in codings}
+        names = {c.get("system"): c.get("display") for c in codings}
         period = qualification.get("period") or {}
         if PROFESSION in codes and APPROVAL_TYPE in codes:
             suspensions = tuple(
@@ -86,6 +89,7 @@ def parse_entry(practitioner: dict[str, Any], hpr_number: str) -> HprEntry:
                     period.get("start"),
                     period.get("end"),
                     suspensions,
+                    names.get(PROFESSION),
                 )
             )
         elif SPECIALITY in codes:
@@ -150,6 +154,17 @@ class HprRegister:
             return []
         day = on.isoformat() if on is not None else today()
         return list(dict.fromkeys(a.profession for a in found.approvals if a.in_force(day)))
+
+    async def professions_in_force(
+        self, hpr_number: str, on: date | None = None
+    ) -> list[tuple[str, str | None]]:
+        """(profession, its name) of each approval in force today (or ``on``)."""
+        found = await self.entry(hpr_number)
+        if found is None or not found.active:
+            return []
+        day = on.isoformat() if on is not None else today()
+        named = {a.profession: a.profession_name for a in found.approvals if a.in_force(day)}
+        return list(named.items())
 
     async def _lookup(self, hpr_number: str) -> HprEntry | None:
         if not (hpr_number.isascii() and hpr_number.isdigit()):

@@ -59,6 +59,7 @@ def registers_policy(protection: AddressProtection, citizens: CitizenView) -> Se
         types=REGISTER_TYPES,
         read_scope=READ_SCOPE,
         write_scope=ADMIN_SCOPE,
+        service="registries",
         narrow={
             "EpisodeOfCare": narrow_episodes,
             "Patient": narrow_patients,

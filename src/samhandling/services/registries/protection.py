@@ -49,8 +49,9 @@ def searchable_patient(patient: dict[str, Any]) -> dict[str, Any]:
 
 
 def is_the_person(context: AccessContext, patient: dict[str, Any]) -> bool:
-    """Whether the caller is signed in as the person ``patient`` is."""
-    pid = context.person_id
+    """Whether the caller is signed in as the person ``patient`` is (or, for a citizen, acts
+    for them: the access policy has checked the representation)."""
+    pid = context.patient_person
     return pid is not None and any(
         identifier.get("value") == pid and identifier.get("system") in PERSON_SYSTEMS
         for identifier in patient.get("identifier") or ()

@@ -53,7 +53,7 @@ def _configure(engine: FhirEngine, settings: Settings) -> Terminology:
 
 
 def _policy(runtime: Runtime) -> ServicePolicy:
-    return ServicePolicy(frozenset(TERMINOLOGY_TYPES), READ_SCOPE, ADMIN_SCOPE)
+    return ServicePolicy(frozenset(TERMINOLOGY_TYPES), READ_SCOPE, ADMIN_SCOPE, "terminology")
 
 
 SERVICE = Service(

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.datastructures import QueryParams
 
+from samhandling.platform.fhir.access import TRANSACTION, Accessed
 from samhandling.platform.fhir.content import loads
 from samhandling.platform.fhir.datetimes import format_instant
 from samhandling.platform.fhir.definitions import is_resource_type
@@ -87,7 +88,12 @@ async def process_bundle(
         entries = [
             _parse_entry(i, raw, base, prefer_return, context) for i, raw in enumerate(raw_entries)
         ]
-        results = await _transaction(engine, entries)
+        try:
+            results = await _transaction(engine, entries)
+        except FhirError as error:  # rolled back: what its entries recorded is gone too
+            failed = Accessed(context, TRANSACTION, None, "", status=error.status, error=error)
+            await engine.trail.record(failed, None)
+            raise
     else:
         results = await _batch(engine, raw_entries, base, prefer_return, context)
     return {
@@ -100,7 +106,7 @@ async def process_bundle(
 async def _transaction(engine: FhirEngine, entries: list[Entry]) -> list[Result]:
     for entry in entries:
         with _in_entry(entry):
-            authorize(engine, entry.interaction)
+            await authorize(engine, entry.interaction)
     _assign_ids(entries)
     results: dict[int, Result] = {}
     async with engine.transaction() as tx:
@@ -129,7 +135,11 @@ async def _transaction(engine: FhirEngine, entries: list[Entry]) -> list[Result]
                         await execute(engine, extra, tx)
                     results[entry.index] = await execute(engine, entry.interaction, tx)
         if creates:
-            written = await engine.create_many(new_resources, tx)  # type: ignore[arg-type]
+            written = await engine.create_many(
+                new_resources,  # type: ignore[arg-type]
+                tx,
+                context=entries[0].interaction.context,
+            )
             for entry, write in zip(creates, written, strict=True):
                 results[entry.index] = await visible_write_result(engine, entry.interaction, write)
         for phase in (("PUT", "PATCH"), ("GET", "HEAD")):

@@ -15,6 +15,7 @@ import orjson
 from starlette.datastructures import QueryParams
 
 from samhandling.platform.fhir import access
+from samhandling.platform.fhir.access import Accessed, Touched
 from samhandling.platform.fhir.content import dumps, loads
 from samhandling.platform.fhir.datetimes import (
     DateTimeFormatError,
@@ -91,6 +92,7 @@ class Result:
     version: ResourceVersion | None = None  # gives ETag, Last-Modified (and Location)
     body: bytes | dict | None = None
     location: bool = False
+    touched: tuple[Touched, ...] = ()  # the resources it returned (for the trail)
 
     @property
     def status_line(self) -> str:
@@ -148,19 +150,56 @@ def interaction_kind(interaction: Interaction) -> str:
     }.get(method, access.OPERATION)
 
 
-def authorize(engine: FhirEngine, interaction: Interaction) -> None:
+async def authorize(engine: FhirEngine, interaction: Interaction) -> None:
     """Ask the access control whether the caller may run ``interaction`` at all (a search
     asks for each type it searches, once its ``_type`` parameter is read)."""
     kind = interaction_kind(interaction)
     if kind not in (access.SEARCH, access.OPERATION):  # those decide once they know more
-        engine.access.authorize(interaction.context, kind, interaction.target.type)
+        await engine.access.authorize(interaction.context, kind, interaction.target.type)
 
 
 async def execute(
     engine: FhirEngine, interaction: Interaction, tx: StoreTransaction | None = None
 ) -> Result:
-    """Run one interaction (inside ``tx`` when it is part of a transaction Bundle)."""
-    authorize(engine, interaction)
+    """Run one interaction (inside ``tx`` when it is part of a transaction Bundle), and tell
+    the engine's trail of it before returning: of reads, searches and operations here, of
+    writes the engine does in their transaction; a failure outside a transaction here (one
+    inside is the transaction owner's to report: it is rolled back)."""
+    try:
+        result = await _execute(engine, interaction, tx)
+    except FhirError as error:
+        if tx is None:
+            await engine.trail.record(_accessed(interaction, error.status, (), error), None)
+        raise
+    if interaction_kind(interaction) not in access.WRITE_KINDS:
+        await engine.trail.record(_accessed(interaction, result.status, result.touched), tx)
+    return result
+
+
+def _accessed(
+    interaction: Interaction,
+    status: int,
+    touched: tuple[Touched, ...],
+    error: FhirError | None = None,
+) -> Accessed:
+    target = interaction.target
+    query = str(interaction.params) or interaction.if_none_exist or None
+    return Accessed(
+        interaction.context,
+        interaction_kind(interaction),
+        target.type,
+        target.path(),
+        query,
+        list(touched),
+        status,
+        error,
+    )
+
+
+async def _execute(
+    engine: FhirEngine, interaction: Interaction, tx: StoreTransaction | None = None
+) -> Result:
+    await authorize(engine, interaction)
     method, target = interaction.method, interaction.target
     if (target.operation == "_search" and method == "POST") or (
         method in ("GET", "HEAD")
@@ -193,7 +232,9 @@ async def execute(
         if method == "POST" and interaction.if_none_exist is not None:
             return await _conditional_create(engine, interaction, tx)
         if method == "POST":
-            created = await engine.create(target.type, interaction.body, tx)
+            created = await engine.create(
+                target.type, interaction.body, tx, context=interaction.context
+            )
             return await visible_write_result(engine, interaction, created)
         if method in ("PUT", "PATCH", "DELETE") and criteria_of(interaction.params):
             return await _conditional(engine, interaction, tx)
@@ -203,7 +244,12 @@ async def execute(
         return await _read_result(engine, interaction, found)
     if method == "PUT":
         written = await engine.update(
-            target.type, target.id, interaction.body, interaction.preconditions, tx
+            target.type,
+            target.id,
+            interaction.body,
+            interaction.preconditions,
+            tx,
+            context=interaction.context,
         )
         return await visible_write_result(engine, interaction, written)
     if method == "PATCH":
@@ -214,10 +260,13 @@ async def execute(
             interaction.patch_format or "",
             interaction.preconditions,
             tx,
+            context=interaction.context,
         )
         return await visible_write_result(engine, interaction, patched)
     if method == "DELETE":
-        deleted = await engine.delete(target.type, target.id, interaction.preconditions, tx)
+        deleted = await engine.delete(
+            target.type, target.id, interaction.preconditions, tx, context=interaction.context
+        )
         return Result(204, deleted.resource if deleted else None)
     raise _method_not_allowed(method, target)
 
@@ -234,7 +283,7 @@ async def run_operation(engine: FhirEngine, interaction: Interaction) -> Result:
         where = f"{target.type} instances" if target.id else target.type or "the system"
         raise FhirError.of(501, "not-supported", f"{target.operation} is not supported on {where}")
     kind = access.OPERATION if operation.affects_state else access.READ
-    engine.access.authorize(interaction.context, kind, target.type)
+    await engine.access.authorize(interaction.context, kind, target.type)
     if method in ("GET", "HEAD") and not operation.affects_state:
         parameters = OperationParameters.from_query(interaction.params.multi_items())
     elif method == "POST":
@@ -263,6 +312,7 @@ async def _conditional_create(
             interaction.body,
             criteria,
             t,
+            context=interaction.context,
         )
     if written.created:
         return await visible_write_result(engine, interaction, written)
@@ -270,7 +320,7 @@ async def _conditional_create(
     body = None
     if interaction.prefer_return != "minimal":
         body = await visible_content(engine, interaction.context, version)
-    return Result(200, version, body)
+    return Result(200, version, body, touched=(_touched(version),))
 
 
 async def resolve_conditional(
@@ -326,6 +376,7 @@ async def search(
         check_resource_type(target.compartment[0])
     if target.type is not None:
         check_resource_type(target.type)
+    touched: list[Touched] = []
     bundle = await run_search(
         engine,
         path=target.path() if target.operation != "_search" else (target.type or ""),
@@ -336,8 +387,9 @@ async def search(
         compartment=target.compartment,
         tx=tx,
         context=interaction.context,
+        touched=touched,
     )
-    return Result(200, None, dumps(bundle))
+    return Result(200, None, dumps(bundle), touched=tuple(touched))
 
 
 def _method_not_allowed(method: str, target: Target) -> FhirError:
@@ -362,8 +414,9 @@ async def _read_result(
     summary = params.get("_summary")
     elements = params.get("_elements")
     content = await visible_content(engine, interaction.context, version, current)
+    touched = (Touched(version.type, version.id, version.version, content),)
     if summary is None and elements is None:
-        return Result(200, version, content)
+        return Result(200, version, content, touched=touched)
     resource = loads(content)
     if summary is not None:
         if summary not in SUMMARY_MODES or summary == "count":
@@ -373,7 +426,11 @@ async def _read_result(
         resource = summarize(resource, summary)
     if elements is not None:
         resource = select_elements(resource, elements.split(","))
-    return Result(200, version, resource)
+    return Result(200, version, resource, touched=touched)
+
+
+def _touched(version: ResourceVersion) -> Touched:
+    return Touched(version.type, version.id, version.version, version.content)
 
 
 def write_result(interaction: Interaction, written: WriteResult) -> Result:
@@ -433,15 +490,25 @@ async def history(
             }
         )
     entries = []
+    touched = []
     present = engine.access.present
     for row in rows:
         version = row.resource
         entry: dict = {"fullUrl": f"{base}/{version.type}/{version.id}"}
-        if version.content is not None:
-            content = await present(interaction.context, version.type, version.content, False)
+        shown = version.content
+        if shown is None and version.version > 1:  # a deletion: shown if what it deleted is
+            deleted = await engine.store.vread(version.type, version.id, version.version - 1)
+            shown = deleted.content if deleted is not None else None
+        if shown is not None:
+            try:
+                content = await present(interaction.context, version.type, shown, False)
+            except FhirError:  # refused for this caller: left out, as hidden ones are
+                continue
             if content is None:
                 continue
-            entry["resource"] = orjson.Fragment(content)
+            if version.content is not None:
+                entry["resource"] = orjson.Fragment(content)
+                touched.append(Touched(version.type, version.id, version.version, content))
         entry["request"] = {
             "method": row.method,
             "url": version.type if row.method == "POST" else f"{version.type}/{version.id}",
@@ -455,7 +522,7 @@ async def history(
     bundle = {"resourceType": "Bundle", "type": "history", "link": links, "entry": entries}
     if not entries:
         del bundle["entry"]
-    return Result(200, None, dumps(bundle))
+    return Result(200, None, dumps(bundle), touched=tuple(touched))
 
 
 def _with_params(url: str, params: QueryParams, override: dict[str, str]) -> str:

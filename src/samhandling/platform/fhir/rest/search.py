@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 import orjson
 
-from samhandling.platform.fhir.access import READ, SEARCH
+from samhandling.platform.fhir.access import READ, SEARCH, Touched
 from samhandling.platform.fhir.content import loads
 from samhandling.platform.fhir.definitions import is_resource_type, patient_compartment
 from samhandling.platform.fhir.elements import select_elements, summarize
@@ -61,8 +61,10 @@ async def run_search(
     compartment: tuple[str, str] | None = None,
     tx: StoreTransaction | None = None,
     context: object = None,
+    touched: list[Touched] | None = None,
 ) -> dict:
-    """The searchset Bundle of one page, as the caller (``context``) may see it."""
+    """The searchset Bundle of one page, as the caller (``context``) may see it (the
+    resources in it added to ``touched``)."""
     types = search_types(target_type, items)
     request = engine.parse_search(types, items, strict=strict)
     if compartment is not None:
@@ -74,12 +76,16 @@ async def run_search(
         request.used.extend(("_type", t) for t in types)
     access = engine.access
     for type_name in types or (None,):  # no types: a search of every type
-        access.authorize(context, SEARCH, type_name)
+        await access.authorize(context, SEARCH, type_name)
     await access.narrow(context, request)
     page = await engine.search(request, base, tx)
     await access.annotate(context, request, page)
     page.matches = await visible_rows(engine, context, page.matches)
     page.included = await visible_rows(engine, context, page.included, check_type=True)
+    if touched is not None:
+        touched.extend(
+            Touched(r.type, r.id, r.version, r.content) for r in (*page.matches, *page.included)
+        )
     return searchset(page, request, f"{base}/{path}", base)
 
 
@@ -93,10 +99,13 @@ async def visible_rows(
     for row in rows:
         if check_type:
             try:
-                access.authorize(context, READ, row.type)
+                await access.authorize(context, READ, row.type)
             except FhirError:
                 continue
-        content = await access.present(context, row.type, row.content)
+        try:
+            content = await access.present(context, row.type, row.content)
+        except FhirError:  # refused for this caller: left out, as hidden ones are
+            continue
         if content is None:
             continue
         visible.append(row if content is row.content else replace(row, content=content))

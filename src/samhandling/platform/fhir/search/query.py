@@ -205,11 +205,11 @@ class _Parser:
         return self.leaf(param, modifier or None, value, name)
 
     def column(self, code: str, modifier: str | None, value: str, name: str) -> Leaf:
-        if modifier not in (None, "missing") or (code == "_id" and modifier is not None):
-            raise invalid(f"{name}: modifier :{modifier} is not supported on {code}", name)
         if modifier == "missing":
             raise invalid(f"{name}: every resource has {code}", name)
-        return Leaf(None, code, None, self.values(value, name))
+        if modifier is not None and not (code == "_id" and modifier == "not"):
+            raise invalid(f"{name}: modifier :{modifier} is not supported on {code}", name)
+        return Leaf(None, code, modifier, self.values(value, name))
 
     def values(self, value: str, name: str) -> tuple[str, ...]:
         parts = split_values(value)

@@ -176,6 +176,8 @@ class SqlBuilder:
         if leaf.code == "_id":
             ids = tuple(unescape(v) for v in leaf.values)
             marks = ", ".join("?" * len(ids))
+            if leaf.modifier == "not":  # filters what other criteria drive; never drives
+                return Predicate(Fragment(f"{r}.id NOT IN ({marks})", ids), None, rank=9)
             check = Fragment(f"{r}.id IN ({marks})", ids)
             return Predicate(check, _by_id(r, types, check.sql.replace(f"{r}.id", "x.id"), ids),
                              rank=0)  # fmt: skip

@@ -155,40 +155,53 @@ class PostgresTransaction:
 
 
 class PostgresStore:
-    """The store on a PostgreSQL database."""
+    """The store on a PostgreSQL database.
+
+    Two connection pools: one for transactions, one for single statements (reads and the
+    lookups services make). Code inside a transaction often reads through the store (the
+    access policy and the audit trail ask the registers); were both on one pool, a burst of
+    transactions waiting on one row's lock could hold every connection while the one holding
+    the lock waited for a connection to read: a deadlock. A statement never waits for a
+    transaction's connection, so two pools cannot.
+    """
 
     backend = POSTGRESQL
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    def __init__(self, transactions: asyncpg.Pool, statements: asyncpg.Pool | None = None) -> None:
+        self._transactions = transactions
+        self._statements = statements or transactions
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True, pool_size: int = 10) -> PostgresStore:
-        """Connect a pool (and by default migrate the schema)."""
-        pool = await create_pg_pool(url, min_size=min(2, pool_size), max_size=pool_size)
+        """Connect the pools (``pool_size`` connections each at most), and by default
+        migrate the schema."""
+        transactions = await create_pg_pool(url, min_size=min(2, pool_size), max_size=pool_size)
         if migrate:
-            async with pool.acquire() as conn:
+            async with transactions.acquire() as conn:
                 await migrate_postgres(conn)
-        return cls(pool)
+        statements = await create_pg_pool(url, min_size=min(2, pool_size), max_size=pool_size)
+        return cls(transactions, statements)
 
     async def read(self, type: str, id: str) -> ResourceVersion | None:
-        row = await self._pool.fetchrow(_READ, type, id)
+        row = await self._statements.fetchrow(_READ, type, id)
         return _version(row) if row else None
 
     async def vread(self, type: str, id: str, version: int) -> ResourceVersion | None:
-        row = await self._pool.fetchrow(_VREAD, type, id, version)
+        row = await self._statements.fetchrow(_VREAD, type, id, version)
         return _version(row) if row else None
 
     async def history(self, query: HistoryQuery) -> list[HistoryRow]:
-        return await _history(self._pool, query)
+        return await _history(self._statements, query)
 
     async def fetch(self, sql: str, args: list[Any]) -> list[Any]:
-        return await self._pool.fetch(sql, *args)
+        return await self._statements.fetch(sql, *args)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresTransaction]:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._transactions.acquire() as conn, conn.transaction():
             yield PostgresTransaction(conn)
 
     async def close(self) -> None:
-        await self._pool.close()
+        await self._transactions.close()
+        if self._statements is not self._transactions:
+            await self._statements.close()

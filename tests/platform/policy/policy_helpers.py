@@ -1,0 +1,259 @@
+"""Helpers for the access-policy and audit tests (imported as ``policy_helpers``): a small
+world of persons, health personnel and health information made fresh for each test, and
+HTTP clients signed in as them."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from registries_helpers import approval, practitioner, put, rng
+
+from conftest import TEST_ORGNR, Server, register_client
+from samhandling.platform.identifiers import FNR_SYSTEM, HPR_SYSTEM, ORGNR_SYSTEM
+from samhandling.services.registries.model import (
+    ADDRESS_CONFIDENTIALITY,
+    FAMILY_RELATION,
+    PARENTAL_RESPONSIBILITY,
+)
+from samhandling.services.trust.tokentool import DpopAuth, TokenClient
+from samhandling.synth.identifiers import fodselsnummer, hpr_number
+
+REDIRECT_URI = "http://127.0.0.1:9/callback"
+USER_SCOPES = (
+    "openid profile helseid://scopes/identity/pid helseid://scopes/identity/security_level "
+    "helseid://scopes/hpr/hpr_number"
+)
+CLINICAL_SCOPES = ("samhandling:fhir/read", "samhandling:fhir/write", "samhandling:grunndata/read")
+CITIZEN_SCOPES = (
+    "samhandling:fhir/read",
+    "samhandling:grunndata/read",
+    "samhandling:privacy/read",
+    "samhandling:privacy/write",
+    "samhandling:audit/own",
+)
+PRIVACY_CHOICE = "http://samhandling.no/fhir/CodeSystem/privacy-choice"
+SERVICE_SYSTEM = "http://samhandling.no/fhir/CodeSystem/service"
+CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
+ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
+PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+
+
+def born(years: int, days: int = 40) -> date:
+    """A birth date ``years`` (and ``days``) before today."""
+    today = date.today()
+    try:
+        then = today.replace(year=today.year - years)
+    except ValueError:  # 29 February
+        then = today.replace(year=today.year - years, day=28)
+    return then - timedelta(days=days)
+
+
+def new_person_number(birth: date) -> str:
+    """A valid fødselsnummer for someone born on ``birth``."""
+    return fodselsnummer(birth, rng(), bool(rng().getrandbits(1)))
+
+
+@dataclass
+class Person:
+    """A person in the person register."""
+
+    pid: str
+    patient_id: str
+    birth: date
+
+
+@dataclass
+class World:
+    """What one test needs, written to the server through ``admin``."""
+
+    server: Server
+    admin: httpx.Client
+
+    def person(
+        self, years: int, *, protected: bool = False, parents: tuple[Person, ...] = ()
+    ) -> Person:
+        """A person aged ``years``, with parents who hold parental responsibility."""
+        birth = born(years)
+        pid = new_person_number(birth)
+        patient: dict[str, Any] = {
+            "resourceType": "Patient",
+            "id": f"pp-{uuid.uuid4().hex[:16]}",
+            "identifier": [{"use": "official", "system": FNR_SYSTEM, "value": pid}],
+            "name": [{"use": "official", "family": "Testesen", "given": ["Tea"]}],
+            "birthDate": birth.isoformat(),
+        }
+        if protected:
+            patient["meta"] = {
+                "security": [{"system": ADDRESS_CONFIDENTIALITY, "code": "strengtFortrolig"}]
+            }
+        put(self.admin, patient)
+        for parent in parents:
+            put(self.admin, {
+                "resourceType": "RelatedPerson",
+                "id": f"rp-{uuid.uuid4().hex[:16]}",
+                "identifier": [{"use": "official", "system": FNR_SYSTEM, "value": parent.pid}],
+                "patient": {"reference": f"Patient/{patient['id']}"},
+                "relationship": [
+                    {"coding": [{"system": FAMILY_RELATION, "code": "MOR"}]},
+                    {"coding": [{"system": PARENTAL_RESPONSIBILITY, "code": "felles"}]},
+                ],
+            })  # fmt: skip
+        return Person(pid, patient["id"], birth)
+
+    def doctor(self, *, suspended: bool = False) -> tuple[str, str]:
+        """A doctor in HPR (suspended from yesterday on, if asked): (pid, HPR number)."""
+        pid = new_person_number(born(45))
+        hpr = hpr_number(rng())
+        since = (date.today() - timedelta(days=1)).isoformat()
+        licence = approval("LE", "1", "2005-01-01", None, (since, None) if suspended else None)
+        put(self.admin, practitioner(hpr, pid, [licence]))
+        return pid, hpr
+
+    def organisation(self) -> None:
+        """The test clients' organisation in the enterprise register."""
+        put(self.admin, {
+            "resourceType": "Organization",
+            "id": f"org-{TEST_ORGNR}",
+            "identifier": [{"system": ORGNR_SYSTEM, "value": TEST_ORGNR}],
+            "name": "Testbyen sykehus",
+        })  # fmt: skip
+
+    def observation(self, person: Person, text: str = "blodtrykk") -> str:
+        """A piece of health information about ``person`` (in the FHIR API); its id."""
+        response = self.admin.post("/Observation", json={
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": text},
+            "subject": {"reference": f"Patient/{person.patient_id}"},
+        })  # fmt: skip
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    def immunization(self, person: Person) -> str:
+        """A vaccination of ``person``; its id."""
+        response = self.admin.post("/Immunization", json={
+            "resourceType": "Immunization",
+            "status": "completed",
+            "vaccineCode": {"text": "MMR"},
+            "patient": {"reference": f"Patient/{person.patient_id}"},
+            "occurrenceDateTime": "2020-01-01",
+        })  # fmt: skip
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    def consent(self, person: Person, kind: str, provision: dict[str, Any]) -> str:
+        """A privacy choice of ``person`` (through the privacy service); its id."""
+        consent = {
+            "resourceType": "Consent",
+            "status": "active",
+            "scope": {"coding": [{"system": CONSENT_SCOPE, "code": "patient-privacy"}]},
+            "category": [{"coding": [{"system": PRIVACY_CHOICE, "code": kind}]}],
+            "patient": {"identifier": {"system": FNR_SYSTEM, "value": person.pid}},
+            "dateTime": date.today().isoformat(),
+            "provision": provision,
+        }
+        response = self.admin.post("/Consent", json=consent)
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    def reserve(self, person: Person, service: str = "fhir") -> str:
+        """``person`` reserves themself against ``service``."""
+        return self.consent(person, "reservation", {
+            "type": "deny", "class": [{"system": SERVICE_SYSTEM, "code": service}],
+        })  # fmt: skip
+
+    def block_personnel(self, person: Person, hpr: str) -> str:
+        """``person`` blocks the health worker ``hpr``."""
+        return self.consent(person, "blocked-personnel", {"type": "deny", "actor": [{
+            "role": {"coding": [{"system": PARTICIPATION, "code": "PRCP"}]},
+            "reference": {"identifier": {"system": HPR_SYSTEM, "value": hpr}},
+        }]})  # fmt: skip
+
+    def hide(self, person: Person, reference: str) -> str:
+        """``person`` hides one entry from health personnel."""
+        entry = {"meaning": "instance", "reference": {"reference": reference}}
+        return self.consent(person, "blocked-entries", {"type": "deny", "data": [entry]})
+
+    def mandate(
+        self,
+        giver: Person,
+        receiver: Person,
+        services: tuple[str, ...] = (),
+        end: str | None = None,
+    ) -> str:
+        """``giver`` gives ``receiver`` a power of attorney."""
+        provision: dict[str, Any] = {"type": "permit", "actor": [{
+            "role": {"coding": [{"system": ROLE_CODE, "code": "POWATT"}]},
+            "reference": {"identifier": {"system": FNR_SYSTEM, "value": receiver.pid}},
+        }]}  # fmt: skip
+        if services:
+            provision["class"] = [{"system": SERVICE_SYSTEM, "code": s} for s in services]
+        if end:
+            provision["period"] = {"start": "2020-01-01", "end": end}
+        return self.consent(giver, "power-of-attorney", provision)
+
+    def _client(self, kind: str) -> dict:
+        key = (self.server.url, kind)
+        if key not in _CLIENTS:  # registering runs the CLI: once per server and kind
+            if kind == "citizen":
+                options = ["--citizen", *_scopes(CITIZEN_SCOPES), "--redirect-uri", REDIRECT_URI]
+            else:
+                options = [*_scopes(CLINICAL_SCOPES), "--redirect-uri", REDIRECT_URI,
+                           "--orgnr", TEST_ORGNR]  # fmt: skip
+            _CLIENTS[key] = register_client(self.server, *options)
+        return _CLIENTS[key]
+
+    def clinician(self, pid: str, level: int = 4, base: str | None = None) -> httpx.Client:
+        """An HTTP client signed in as the health worker ``pid``."""
+        config = self._client("personnel")
+        tokens = TokenClient(self.server.url, config["client_id"], config["jwk"])
+        scope = f"{USER_SCOPES} {' '.join(CLINICAL_SCOPES)}"
+        signed_in = tokens.sign_in(
+            pid, scope=scope, redirect_uri=REDIRECT_URI, security_level=level
+        )
+        return httpx.Client(
+            base_url=base or self.server.fhir, timeout=30, auth=DpopAuth(signed_in, tokens.dpop)
+        )
+
+    def citizen(self, person: Person, base: str | None = None) -> httpx.Client:
+        """An HTTP client signed in as the citizen ``person``."""
+        config = self._client("citizen")
+        tokens = TokenClient(self.server.url, config["client_id"], config["jwk"])
+        scope = f"{USER_SCOPES} {' '.join(CITIZEN_SCOPES)}"
+        signed_in = tokens.sign_in(person.pid, scope=scope, redirect_uri=REDIRECT_URI)
+        return httpx.Client(
+            base_url=base or self.server.fhir, timeout=30, auth=DpopAuth(signed_in, tokens.dpop)
+        )
+
+
+_CLIENTS: dict[tuple[str, str], dict] = {}
+
+
+def _scopes(scopes: tuple[str, ...]) -> list[str]:
+    return [option for scope in scopes for option in ("--scope", scope)]
+
+
+def basis(code: str | None, reason: str | None = None) -> dict[str, str]:
+    """The request headers of an access basis (and reason)."""
+    headers = {"nhn-access-basis": code} if code else {}
+    if reason:
+        headers["nhn-access-reason"] = quote(reason)  # percent-encoded UTF-8
+    return headers
+
+
+def reason_of(response: httpx.Response) -> str | None:
+    """The refusal's reason code in an OperationOutcome."""
+    for issue in response.json().get("issue", []):
+        for coding in (issue.get("details") or {}).get("coding", []):
+            return coding.get("code")
+    return None
+
+
+def ids(bundle: dict[str, Any]) -> set[str]:
+    """The ids of a searchset's matches."""
+    return {e["resource"]["id"] for e in bundle.get("entry", []) if e["search"]["mode"] == "match"}
