@@ -337,10 +337,11 @@ def _citizen_context(pid: str) -> Any:
 
 
 async def _micro(world: World, args: argparse.Namespace) -> dict[str, Any]:
+    from orjson import loads  # as Policy.present parses (ids and references only)
+
     from samhandling.app import SERVICES, audit_trail, fhir_policy, start_runtime
     from samhandling.platform.audit import AuditLog
     from samhandling.platform.fhir.access import Accessed, Touched
-    from samhandling.platform.fhir.content import loads
     from samhandling.platform.fhir.storage import open_store
     from samhandling.platform.identifiers import FNR_SYSTEM
     from samhandling.platform.policy.rules import caller_denial

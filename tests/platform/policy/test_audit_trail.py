@@ -127,6 +127,14 @@ def test_every_access_has_exactly_one_record(world: World) -> None:
         assert doctor.delete(f"/Observation/{new}", headers=consent).status_code == 204
         expect("delete", "D", "0", [f"Observation/{new}/_history/3",
                                     f"Observation/{new}/_history/4"], "SAMTYKKE")  # fmt: skip
+        tagged = {**note, "identifier": [{"system": "urn:test", "value": patient.patient_id}]}
+        first = doctor.post("/Observation", json=tagged, headers=consent)
+        assert first.status_code == 201
+        expect("create", "C", "0", [f"Observation/{first.json()['id']}/_history/1"], "SAMTYKKE")
+        condition = {**consent, "if-none-exist": f"identifier=urn:test|{patient.patient_id}"}
+        again = doctor.post("/Observation", json=tagged, headers=condition)
+        assert again.status_code == 200  # found, not written: recorded as what it showed
+        expect("create", "C", "0", [f"Observation/{first.json()['id']}/_history/1"], "SAMTYKKE")
         invalid = doctor.post("/Observation", json={**note, "status": "nonsense"}, headers=consent)
         assert invalid.status_code in (400, 422)
         expected.append({"interaction": "create", "action": "C", "outcome": "4", "patients": [],
@@ -150,7 +158,7 @@ def test_every_access_has_exactly_one_record(world: World) -> None:
         expect("read", "R", "8", [], "SAMTYKKE")
     with auditor(world.server) as audit:
         recorded = [summary(event) for event in records_by(audit, hpr)]
-    key = lambda r: (r["interaction"], r["outcome"], r["data"])  # noqa: E731
+    key = lambda r: (r["interaction"], r["outcome"], r["data"], r["basis"] or "")  # noqa: E731
     assert sorted(recorded, key=key) == sorted(expected, key=key)
 
 

@@ -21,7 +21,11 @@ from samhandling.platform.fhir.engine import FhirEngine
 from samhandling.platform.fhir.errors import FhirError, not_found
 from samhandling.platform.fhir.search.executor import SearchPage
 from samhandling.platform.fhir.search.query import Compartment, Leaf, SearchRequest
-from samhandling.platform.policy.patients import PATIENT_PREFIX, PatientFinder
+from samhandling.platform.policy.patients import (
+    PATIENT_PREFIX,
+    PatientFinder,
+    in_patient_compartment,
+)
 from samhandling.platform.policy.rules import Decision, Denied, Reason, Rules, caller_denial
 from samhandling.platform.policy.service import ServicePolicy
 
@@ -110,7 +114,11 @@ class Policy:
                     Reason.PATIENT_REQUIRED,
                     "health information is read or searched one patient at a time",
                 )
-        if context.acting_for is not None and context.acting_for != context.person_id:
+        if (
+            context.acting_for is not None
+            and context.acting_for != context.person_id
+            and (type is None or in_patient_compartment(type))
+        ):
             decision = await self.rules.representation(context, service.service)
             _check_types(decision, type, kind not in READ_KINDS)
 

@@ -171,7 +171,9 @@ async def execute(
         if tx is None:
             await engine.trail.record(_accessed(interaction, error.status, (), error), None)
         raise
-    if interaction_kind(interaction) not in access.WRITE_KINDS:
+    # writes are told by the engine; a write that wrote nothing but returned a resource (a
+    # conditional create that found one) is told here, as what it showed
+    if interaction_kind(interaction) not in access.WRITE_KINDS or result.touched:
         await engine.trail.record(_accessed(interaction, result.status, result.touched), tx)
     return result
 
