@@ -82,7 +82,8 @@ ALL_API_SCOPES = (
     "samhandling:fhir/read samhandling:fhir/write samhandling:grunndata/read "
     "samhandling:grunndata/admin samhandling:grunndata/protected "
     "samhandling:terminology/read samhandling:terminology/admin "
-    "samhandling:privacy/read samhandling:privacy/write"
+    "samhandling:privacy/read samhandling:privacy/write "
+    "samhandling:kjernejournal/read samhandling:kjernejournal/write"
 )
 
 

@@ -33,7 +33,7 @@ from samhandling.platform.policy import Policy, Rules
 from samhandling.platform.policy.choices import NoPrivacyRegister
 from samhandling.platform.policy.registers import NoRegisters
 from samhandling.platform.service import Runtime, Service
-from samhandling.services import privacy, registries, terminology, trust
+from samhandling.services import privacy, registries, summary, terminology, trust
 from samhandling.settings import Settings
 
 log = logging.getLogger("samhandling")
@@ -53,6 +53,7 @@ FHIR_API = ApiResource(
 SERVICES: tuple[Service, ...] = (
     registries.SERVICE,
     privacy.SERVICE,
+    summary.SERVICE,
     terminology.SERVICE,
     trust.SERVICE,
 )

@@ -28,13 +28,20 @@ USER_SCOPES = (
     "openid profile helseid://scopes/identity/pid helseid://scopes/identity/security_level "
     "helseid://scopes/hpr/hpr_number"
 )
-CLINICAL_SCOPES = ("samhandling:fhir/read", "samhandling:fhir/write", "samhandling:grunndata/read")
+CLINICAL_SCOPES = (
+    "samhandling:fhir/read",
+    "samhandling:fhir/write",
+    "samhandling:grunndata/read",
+    "samhandling:kjernejournal/read",
+    "samhandling:kjernejournal/write",
+)
 CITIZEN_SCOPES = (
     "samhandling:fhir/read",
     "samhandling:grunndata/read",
     "samhandling:privacy/read",
     "samhandling:privacy/write",
     "samhandling:audit/own",
+    "samhandling:kjernejournal/read",
 )
 PRIVACY_CHOICE = "http://samhandling.no/fhir/CodeSystem/privacy-choice"
 SERVICE_SYSTEM = "http://samhandling.no/fhir/CodeSystem/service"
@@ -145,6 +152,22 @@ class World:
         })  # fmt: skip
         assert response.status_code == 201, response.text
         return response.json()["id"]
+
+    def document(self, person: Person) -> tuple[str, str]:
+        """A shared document about ``person``: (DocumentReference id, Binary id)."""
+        reference = self.admin.post("/DocumentReference", json={
+            "resourceType": "DocumentReference", "status": "current",
+            "subject": {"reference": f"Patient/{person.patient_id}"},
+            "content": [{"attachment": {"contentType": "text/plain"}}],
+        })  # fmt: skip
+        assert reference.status_code == 201, reference.text
+        document_id = reference.json()["id"]
+        binary = self.admin.post("/Binary", json={
+            "resourceType": "Binary", "contentType": "text/plain", "data": "ZXBpa3Jpc2U=",
+            "securityContext": {"reference": f"DocumentReference/{document_id}"},
+        })  # fmt: skip
+        assert binary.status_code == 201, binary.text
+        return document_id, binary.json()["id"]
 
     def consent(self, person: Person, kind: str, provision: dict[str, Any]) -> str:
         """A privacy choice of ``person`` (through the privacy service); its id."""

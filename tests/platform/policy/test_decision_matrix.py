@@ -55,9 +55,14 @@ def setting(server: Server) -> Iterator[Setting]:
     e = {name: f"Observation/{world.observation(person)}" for name, person in p.items()}
     e["hidden"] = f"Observation/{world.observation(p['hiding'], 'skjult')}"
     e["youth-vaccine"] = f"Immunization/{world.immunization(p['youth'])}"
+    for name in ("plain", "reserved"):
+        e[f"{name}-binary"] = f"Binary/{world.document(p[name])[1]}"
+    hidden_document, hidden_binary = world.document(p["hiding"])
+    e["hidden-binary"] = f"Binary/{hidden_binary}"
     world.reserve(p["reserved"])
     world.block_personnel(p["blocking"], blocked[1])
     world.hide(p["hiding"], e["hidden"])
+    world.hide(p["hiding"], f"DocumentReference/{hidden_document}")
     world.mandate(p["giver"], p["parent"])
     world.mandate(p["expired-giver"], p["parent"], end="2021-12-31")
     world.mandate(p["other-service-giver"], p["parent"], services=("kjernejournal",))
@@ -108,6 +113,11 @@ TABLE = [
     ("system", {}, "read", "hidden", 404, None),
     ("doctor", SAMTYKKE, "search", "hiding", 200, None),  # finds the other entry only
     ("hiding", {}, "read", "hidden", 200, None),  # the person sees what they hid
+    # a document's content (Binary) is judged by the document (its securityContext)
+    ("doctor", SAMTYKKE, "read", "plain-binary", 200, None),
+    ("doctor", SAMTYKKE, "read", "reserved-binary", 403, "reserved"),
+    ("doctor", SAMTYKKE, "read", "hidden-binary", 404, None),
+    ("stranger", {}, "read", "plain-binary", 404, None),
     # citizens: their own information, and representation by age band
     ("stranger", {}, "search-own", "stranger", 200, None),
     ("stranger", {}, "read", "plain", 404, None),

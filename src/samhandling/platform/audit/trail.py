@@ -135,7 +135,8 @@ class AuditTrail:
         if finder is not None:
             for touched in event.touched:
                 if touched.content is not None and touched.type in personal:
-                    keys.update(finder.of_resource(touched.type, orjson.loads(touched.content)))
+                    resource = orjson.loads(touched.content)
+                    keys.update(await finder.patients_of(touched.type, resource))
             if event.kind == access.SEARCH and event.query and event.type:
                 keys.update(self._searched_patients(event.type, event.query))
         if isinstance(event.error, Denied):
@@ -163,7 +164,7 @@ class AuditTrail:
         found = await self._engine.store.read(parts[0], parts[1])
         if found is None or found.content is None:
             return set()
-        return self._policy.finder.of_resource(parts[0], orjson.loads(found.content))
+        return await self._policy.finder.patients_of(parts[0], orjson.loads(found.content))
 
     def _searched_patients(self, type: str, query: str) -> set[str]:
         """The patients a search's criteria name (a search that found nothing still looked

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from samhandling.platform.fhir.access import Touched
 from samhandling.platform.fhir.errors import FhirError
 
 SYSTEM = "system"
@@ -140,6 +141,8 @@ class OperationCall:
     parameters: OperationParameters
     context: object  # the caller (opaque to the engine; the policy's AccessContext)
     base: str
+    # the resource versions the handler looked at on the caller's behalf (for the trail)
+    touched: list[Touched] = field(default_factory=list)
 
 
 Handler = Callable[[OperationCall], Awaitable[dict]]
@@ -154,6 +157,8 @@ class Operation:
     types: tuple[str, ...] = ()  # resource types it is defined on (none: system level only)
     levels: frozenset[str] = field(default_factory=lambda: frozenset({TYPE, INSTANCE}))
     affects_state: bool = False  # True: POST only, and the write scope
+    # the resource type whose access rules govern it (default: the type it is invoked on)
+    access_type: str | None = None
     definition: str | None = None  # canonical URL of its OperationDefinition
     documentation: str = ""
 

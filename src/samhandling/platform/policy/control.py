@@ -23,6 +23,7 @@ from samhandling.platform.fhir.search.executor import SearchPage
 from samhandling.platform.fhir.search.query import Compartment, Leaf, SearchRequest
 from samhandling.platform.policy.patients import (
     PATIENT_PREFIX,
+    SECURITY_CONTEXT_TYPES,
     PatientFinder,
     in_patient_compartment,
 )
@@ -74,7 +75,7 @@ class Policy:
             return False
         if type is None:
             return self._any_health
-        return self.service_of(type).health and (type in patient_compartment())
+        return self.service_of(type).health and in_patient_compartment(type)
 
     def scopes_for(self, kind: str, type: str | None) -> tuple[str, ...]:
         """The scopes ``kind`` on ``type`` needs (None: every type, so every service's)."""
@@ -238,7 +239,7 @@ class Policy:
         """The decision for the patients of ``resource`` (the last, when several: all must
         allow); None when it concerns no patient and the caller is not a citizen."""
         assert self.finder is not None
-        keys = self.finder.of_resource(type, resource)
+        keys = await self.finder.patients_of(type, resource)
         service = self.service_of(type).service
         if not keys:
             if context.principal is Principal.CITIZEN:
@@ -280,4 +281,10 @@ def _check_types(decision: Decision, type: str | None, writing: bool) -> None:
 
 
 def _hidden(decision: Decision, type: str, resource: dict) -> bool:
-    return not decision.own and f"{type}/{resource.get('id')}" in decision.hidden
+    """Whether the entry is hidden from the caller (a Binary: when what it holds is)."""
+    if decision.own or not decision.hidden:
+        return False
+    if f"{type}/{resource.get('id')}" in decision.hidden:
+        return True
+    context = resource.get("securityContext") if type in SECURITY_CONTEXT_TYPES else None
+    return isinstance(context, dict) and context.get("reference") in decision.hidden

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from samhandling.platform.fhir.definitions import patient_compartment
 from samhandling.platform.fhir.engine import FhirEngine
 from samhandling.platform.fhir.search.params import SearchParam
@@ -17,11 +19,16 @@ from samhandling.platform.fhir.search.query import Chain, Compartment, Leaf, Sea
 from samhandling.platform.identifiers import PERSON_SYSTEMS
 
 PATIENT_PREFIX = "Patient/"
+CONTEXT_PREFIX = "context:"  # a key standing for the patients of a resource's securityContext
+# types whose patients are those of the resource their securityContext names (R4: a Binary
+# holding a document is as confidential as its DocumentReference)
+SECURITY_CONTEXT_TYPES = frozenset({"Binary"})
 
 
 def in_patient_compartment(type: str) -> bool:
-    """Whether resources of ``type`` can concern a patient (the Patient itself included)."""
-    return type == "Patient" or type in patient_compartment()
+    """Whether resources of ``type`` can concern a patient (the Patient itself included,
+    and a Binary through its securityContext)."""
+    return type == "Patient" or type in patient_compartment() or type in SECURITY_CONTEXT_TYPES
 
 
 class PatientFinder:
@@ -30,8 +37,29 @@ class PatientFinder:
     def __init__(self, engine: FhirEngine) -> None:
         self._engine = engine
 
+    async def patients_of(self, type: str, resource: dict[str, Any]) -> set[str]:
+        """`of_resource`, with a securityContext followed to the resource it names."""
+        keys = self.of_resource(type, resource)
+        for key in [k for k in keys if k.startswith(CONTEXT_PREFIX)]:
+            keys.discard(key)
+            context_type, _, context_id = key[len(CONTEXT_PREFIX) :].partition("/")
+            if context_type in SECURITY_CONTEXT_TYPES or not context_id:
+                continue
+            found = await self._engine.store.read(context_type, context_id)
+            if found is not None and found.content is not None:
+                keys.update(self.of_resource(context_type, orjson.loads(found.content)))
+        return keys
+
     def of_resource(self, type: str, resource: dict[str, Any]) -> set[str]:
-        """The patients ``resource`` concerns: ``Patient/<id>`` or a person's number."""
+        """The patients ``resource`` concerns: ``Patient/<id>`` or a person's number (for a
+        securityContext type, a `CONTEXT_PREFIX` key `patients_of` follows)."""
+        if type in SECURITY_CONTEXT_TYPES:
+            context = resource.get("securityContext")
+            reference = context.get("reference") if isinstance(context, dict) else None
+            if not isinstance(reference, str):
+                return set()
+            key = self._key(context)
+            return {key} if key is not None else {CONTEXT_PREFIX + self._local(reference)}
         if type == "Patient":  # the person themself: by number when it has one
             for identifier in resource.get("identifier") or ():
                 if (
@@ -56,13 +84,17 @@ class PatientFinder:
                         keys.add(key)
         return keys
 
+    def _local(self, text: str) -> str:
+        """A reference without the server's own base URL."""
+        for base in self._engine.local_bases:
+            if text.startswith(base + "/"):
+                return text[len(base) + 1 :]
+        return text
+
     def _key(self, reference: dict[str, Any]) -> str | None:
         text = reference.get("reference")
         if isinstance(text, str):
-            for base in self._engine.local_bases:
-                if text.startswith(base + "/"):
-                    text = text[len(base) + 1 :]
-                    break
+            text = self._local(text)
             if text.startswith(PATIENT_PREFIX):
                 id = text[len(PATIENT_PREFIX) :].split("/", 1)[0]
                 return PATIENT_PREFIX + id if id else None

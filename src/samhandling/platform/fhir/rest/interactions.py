@@ -285,7 +285,7 @@ async def run_operation(engine: FhirEngine, interaction: Interaction) -> Result:
         where = f"{target.type} instances" if target.id else target.type or "the system"
         raise FhirError.of(501, "not-supported", f"{target.operation} is not supported on {where}")
     kind = access.OPERATION if operation.affects_state else access.READ
-    await engine.access.authorize(interaction.context, kind, target.type)
+    await engine.access.authorize(interaction.context, kind, operation.access_type or target.type)
     if method in ("GET", "HEAD") and not operation.affects_state:
         parameters = OperationParameters.from_query(interaction.params.multi_items())
     elif method == "POST":
@@ -294,7 +294,8 @@ async def run_operation(engine: FhirEngine, interaction: Interaction) -> Result:
         allowed = "POST" if operation.affects_state else "GET or POST"
         raise FhirError.of(405, "not-supported", f"{target.operation} takes {allowed}")
     call = OperationCall(target.type, target.id, parameters, interaction.context, interaction.base)
-    return Result(200, None, dumps(await operation.handler(call)))
+    body = await operation.handler(call)
+    return Result(200, None, dumps(body), touched=tuple(call.touched))
 
 
 def criteria_of(params: QueryParams) -> list[tuple[str, str]]:

@@ -1,0 +1,190 @@
+"""The health indicator (helseindikator): whether a patient has a kjernejournal with
+anything in it, cheaply, so an EHR can show an indicator without opening the record.
+
+``Patient/$helseindikator?identifier=<fødselsnummer or D-number>`` (or
+``Patient/<id>/$helseindikator``) answers with Kjernejournal's status codes
+(norway.md §2.3): 0 the number is not a valid person number, or nobody in the person
+register has it; 1 no kjernejournal (the person reserved themself against it); 2 a
+kjernejournal with nothing registered; 4 critical information registered. (3, information
+the patient registered, comes with the citizen's own entries.) With it: whether documents
+are shared, when critical information last changed (by resource type), and whether the
+patient has blocked a health worker (Kjernejournal then shares no clinical information with
+anyone through its API). One query over the search index, whatever the record holds.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from samhandling.platform.fhir.access import Touched
+from samhandling.platform.fhir.datetimes import format_instant
+from samhandling.platform.fhir.definitions import patient_compartment
+from samhandling.platform.fhir.engine import FhirEngine
+from samhandling.platform.fhir.errors import FhirError
+from samhandling.platform.fhir.operations import INSTANCE, TYPE, Operation, OperationCall
+from samhandling.platform.fhir.search.sql import numbered
+from samhandling.platform.identifiers import DNR_SYSTEM, FNR_SYSTEM, identifier_error
+from samhandling.platform.policy.choices import PrivacyRegister
+from samhandling.platform.policy.registers import PersonRegister
+from samhandling.services.summary.model import CRITICAL_TYPES, SERVICE_NAME
+
+INVALID, NO_RECORD, AVAILABLE, PATIENT_ENTERED, CRITICAL = 0, 1, 2, 3, 4
+STATUS_TEXT = {
+    INVALID: "Ugyldig fødselsnummer eller ukjent person",
+    NO_RECORD: "Pasienten har ikke kjernejournal",
+    AVAILABLE: "Pasienten har kjernejournal",
+    PATIENT_ENTERED: "Pasienten har registrert egne opplysninger",
+    CRITICAL: "Kritisk informasjon er registrert",
+}
+DOCUMENT_TYPES = ("DocumentReference",)
+# the search parameter that says an entry was retracted (entered-in-error), per type
+RETRACTION_STATUS = {
+    "AllergyIntolerance": "verification-status",
+    "Condition": "verification-status",
+    "Procedure": "status",
+    "DeviceUseStatement": "status",
+    "Flag": "status",
+    "DocumentReference": "status",
+}
+ENTERED_IN_ERROR = "entered-in-error"
+
+
+def indicator_operation(
+    engine: FhirEngine, persons: PersonRegister, privacy: PrivacyRegister
+) -> Operation:
+    """``$helseindikator`` on Patient, governed by Kjernejournal's access rules."""
+    indicator = HealthIndicator(engine, persons, privacy)
+    return Operation(
+        name="helseindikator",
+        handler=indicator,
+        types=("Patient",),
+        levels=frozenset({TYPE, INSTANCE}),
+        access_type="Flag",  # Kjernejournal's rules and scopes (any type it owns)
+        documentation="Whether the patient has a kjernejournal, critical information, "
+        "documents, or has reserved themself; Kjernejournal's status codes.",
+    )
+
+
+class HealthIndicator:
+    """Answers ``$helseindikator``."""
+
+    def __init__(
+        self, engine: FhirEngine, persons: PersonRegister, privacy: PrivacyRegister
+    ) -> None:
+        self._engine = engine
+        self._persons = persons
+        self._privacy = privacy
+
+    async def __call__(self, call: OperationCall) -> dict[str, Any]:
+        pid = await self._person_number(call)
+        if pid is None:
+            return _parameters(INVALID)
+        facts = await self._persons.facts(pid)
+        if facts is None or facts.patient_id is None:
+            return _parameters(INVALID)
+        current = await self._engine.store.read("Patient", facts.patient_id)
+        if current is not None:
+            call.touched.append(Touched("Patient", current.id, current.version, current.content))
+        choices = await self._privacy.choices(pid)
+        if choices.reserves(SERVICE_NAME):
+            return _parameters(NO_RECORD, reserved=True)
+        counts = await self._counts(facts.patient_id)
+        critical = {t: v for t, v in counts.items() if t in CRITICAL_TYPES}
+        status = CRITICAL if critical else AVAILABLE
+        return _parameters(
+            status,
+            reserved=False,
+            critical=critical,
+            documents=any(t in counts for t in DOCUMENT_TYPES),
+            blocked=bool(choices.blocked),
+        )
+
+    async def _person_number(self, call: OperationCall) -> str | None:
+        if call.id is not None:
+            return await self._persons.pid_of(call.id)
+        given = call.parameters.get("identifier")
+        if not isinstance(given, str) or not given:
+            raise FhirError.of(
+                400, "required", "$helseindikator needs identifier=<fødselsnummer>", "identifier"
+            )
+        system, bar, value = given.rpartition("|")
+        if bar and system not in (FNR_SYSTEM, DNR_SYSTEM):
+            raise FhirError.of(
+                400, "invalid", "identifier must be a fødselsnummer or a D-number", "identifier"
+            )
+        if all(identifier_error(s, value) for s in (FNR_SYSTEM, DNR_SYSTEM)):
+            return None
+        return value
+
+    async def _counts(self, patient_id: str) -> dict[str, tuple[int, str]]:
+        """(how many, last changed) per type of the patient's entries, in one query."""
+        registry = self._engine.registry
+        types = sorted((*CRITICAL_TYPES, *DOCUMENT_TYPES))
+        pids = [
+            p.pid
+            for t in types
+            for code in patient_compartment().get(t, ())
+            if (p := registry.get(t, code)) is not None
+        ]
+        retracted = [
+            p.pid
+            for t, code in RETRACTION_STATUS.items()
+            if (p := registry.get(t, code)) is not None
+        ]
+        sql = (
+            "SELECT r.type, COUNT(*), MAX(r.last_updated) FROM resource r"
+            f" WHERE r.type IN ({', '.join('?' * len(types))}) AND NOT r.deleted AND r.rid IN"
+            " (SELECT a.rid FROM search_reference a"
+            f" WHERE a.pid IN ({', '.join('?' * len(pids))})"
+            " AND a.target_type = 'Patient' AND a.target_id = ?)"
+            " AND r.rid NOT IN (SELECT t.rid FROM search_token t"
+            f" WHERE t.pid IN ({', '.join('?' * len(retracted))}) AND t.code = ?)"
+            " GROUP BY r.type"
+        )
+        store = self._engine.store
+        if store.backend == "postgresql":
+            sql = numbered(sql)
+        arguments = [*types, *pids, patient_id, *retracted, ENTERED_IN_ERROR]
+        rows = await store.fetch(sql, arguments)
+        return {row[0]: (int(row[1]), _instant(row[2])) for row in rows}
+
+
+def _instant(value: object) -> str:
+    """A stored ``last_updated`` (SQLite: microseconds since the epoch) as a FHIR instant."""
+    if isinstance(value, int):
+        return format_instant(datetime.fromtimestamp(value / 1_000_000, UTC))
+    assert isinstance(value, datetime)
+    return format_instant(value)
+
+
+def _parameters(
+    status: int,
+    *,
+    reserved: bool | None = None,
+    critical: dict[str, tuple[int, str]] | None = None,
+    documents: bool | None = None,
+    blocked: bool | None = None,
+) -> dict[str, Any]:
+    parameter: list[dict[str, Any]] = [
+        {"name": "status", "valueInteger": status},
+        {"name": "statusText", "valueString": STATUS_TEXT[status]},
+    ]
+    if reserved is not None:
+        parameter.append({"name": "reserved", "valueBoolean": reserved})
+    if critical is not None:
+        parameter.append({"name": "criticalInformation", "valueBoolean": bool(critical)})
+        if critical:
+            last = max(changed for _, changed in critical.values())
+            parameter.append({"name": "criticalInformationChanged", "valueInstant": last})
+        for type_name, (count, changed) in sorted(critical.items()):
+            parameter.append({"name": "criticalInformationByType", "part": [
+                {"name": "type", "valueCode": type_name},
+                {"name": "count", "valueInteger": count},
+                {"name": "changed", "valueInstant": changed},
+            ]})  # fmt: skip
+    if documents is not None:
+        parameter.append({"name": "documents", "valueBoolean": documents})
+    if blocked is not None:
+        parameter.append({"name": "blockedPersonnel", "valueBoolean": blocked})
+    return {"resourceType": "Parameters", "parameter": parameter}
