@@ -128,3 +128,24 @@ def test_a_parent_reads_the_childs_log_and_nobody_else_does(scene: Scene) -> Non
 def test_only_citizens_read_an_access_log(scene: Scene) -> None:
     with scene.world.clinician(scene.doctor[0], base=scene.world.server.url) as doctor:
         assert doctor.get("/audit/access-log").status_code in (401, 403)
+
+
+def test_a_citizen_does_not_read_the_whole_trail(scene: Scene) -> None:
+    from conftest import register_client
+    from samhandling.services.trust.tokentool import DpopAuth, TokenClient
+
+    server = scene.world.server
+    scopes = "samhandling:audit/read samhandling:audit/own"
+    config = register_client(server, "--citizen", "--scope", "samhandling:audit/read",
+                             "--scope", "samhandling:audit/own",
+                             "--redirect-uri", "http://127.0.0.1:9/callback")  # fmt: skip
+    tokens = TokenClient(server.url, config["client_id"], config["jwk"])
+    signed_in = tokens.sign_in(
+        scene.patient.pid,
+        scope=f"openid helseid://scopes/identity/pid {scopes}",
+        redirect_uri="http://127.0.0.1:9/callback",
+    )
+    auth = DpopAuth(signed_in, tokens.dpop)
+    with httpx.Client(base_url=server.url, timeout=30, auth=auth) as citizen:
+        assert citizen.get("/audit/AuditEvent").status_code == 403
+        assert citizen.get("/audit/access-log").status_code == 200

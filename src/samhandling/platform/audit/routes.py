@@ -148,6 +148,12 @@ def _entry(stored: StoredEvent) -> dict[str, Any]:
 
 
 async def _audit_events(request: Request, store: Store) -> dict[str, Any]:
+    context = request.scope[ACCESS_CONTEXT]
+    assert isinstance(context, AccessContext)
+    if context.principal is Principal.CITIZEN:  # a citizen reads their own access log
+        raise FhirError.of(
+            403, "forbidden", "the audit trail is for auditors; see /audit/access-log"
+        )
     query = _Query.of(request)
     found = await events(
         store,
