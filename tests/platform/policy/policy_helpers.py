@@ -4,6 +4,8 @@ HTTP clients signed in as them."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -19,6 +21,12 @@ from samhandling.services.registries.model import (
     ADDRESS_CONFIDENTIALITY,
     FAMILY_RELATION,
     PARENTAL_RESPONSIBILITY,
+)
+from samhandling.services.summary.documents import (
+    CONFIDENTIALITY_SYSTEM,
+    DOCUMENT_TYPE_SYSTEM,
+    MHD_LIST_TYPES,
+    SOURCE_KIND_SYSTEM,
 )
 from samhandling.services.trust.tokentool import DpopAuth, TokenClient
 from samhandling.synth.identifiers import fodselsnummer, hpr_number
@@ -50,8 +58,11 @@ ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
 PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 
 
-def born(years: int, days: int = 40) -> date:
-    """A birth date ``years`` (and ``days``) before today."""
+def born(years: int, days: int | None = None) -> date:
+    """A birth date ``years`` and ``days`` (at random up to 300: persons of the same age get
+    numbers of their own) before today."""
+    if days is None:
+        days = rng().randint(1, 300)
     today = date.today()
     try:
         then = today.replace(year=today.year - years)
@@ -114,7 +125,7 @@ class World:
 
     def doctor(self, *, suspended: bool = False) -> tuple[str, str]:
         """A doctor in HPR (suspended from yesterday on, if asked): (pid, HPR number)."""
-        pid = new_person_number(born(45))
+        pid = new_person_number(born(rng().randint(30, 65)))
         hpr = hpr_number(rng())
         since = (date.today() - timedelta(days=1)).isoformat()
         licence = approval("LE", "1", "2005-01-01", None, (since, None) if suspended else None)
@@ -153,21 +164,15 @@ class World:
         assert response.status_code == 201, response.text
         return response.json()["id"]
 
-    def document(self, person: Person) -> tuple[str, str]:
-        """A shared document about ``person``: (DocumentReference id, Binary id)."""
-        reference = self.admin.post("/DocumentReference", json={
-            "resourceType": "DocumentReference", "status": "current",
-            "subject": {"reference": f"Patient/{person.patient_id}"},
-            "content": [{"attachment": {"contentType": "text/plain"}}],
-        })  # fmt: skip
-        assert reference.status_code == 201, reference.text
-        document_id = reference.json()["id"]
-        binary = self.admin.post("/Binary", json={
-            "resourceType": "Binary", "contentType": "text/plain", "data": "ZXBpa3Jpc2U=",
-            "securityContext": {"reference": f"DocumentReference/{document_id}"},
-        })  # fmt: skip
-        assert binary.status_code == 201, binary.text
-        return document_id, binary.json()["id"]
+    def document(self, person: Person, content: bytes = b"%PDF-1.4 epikrise") -> tuple[str, str]:
+        """A document about ``person`` shared with an ITI-65 submission: (DocumentReference
+        id, Binary id)."""
+        response = self.admin.post("/", json=submission(person.patient_id, content))
+        assert response.status_code == 200, response.text
+        locations = [e["response"]["location"] for e in response.json()["entry"]]
+        document = next(loc for loc in locations if loc.startswith("DocumentReference/"))
+        binary = next(loc for loc in locations if loc.startswith("Binary/"))
+        return document.split("/")[1], binary.split("/")[1]
 
     def consent(self, person: Person, kind: str, provision: dict[str, Any]) -> str:
         """A privacy choice of ``person`` (through the privacy service); its id."""
@@ -280,3 +285,61 @@ def reason_of(response: httpx.Response) -> str | None:
 def ids(bundle: dict[str, Any]) -> set[str]:
     """The ids of a searchset's matches."""
     return {e["resource"]["id"] for e in bundle.get("entry", []) if e["search"]["mode"] == "match"}
+
+
+MHD_PROFILE = (
+    "https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Comprehensive.ProvideBundle"
+)
+EPICRISIS = ("J01-2", "J01")  # a Volven 9602 document type and its class
+
+
+def submission(
+    patient_id: str, content: bytes, kind: tuple[str, str] = EPICRISIS, author_hpr: str = "2058756"
+) -> dict[str, Any]:
+    """An ITI-65 Provide Document Bundle of one document: SubmissionSet, DocumentReference
+    (Kjernejournal's metadata) and Binary."""
+    document_url, binary_url = f"urn:uuid:{uuid.uuid4()}", f"urn:uuid:{uuid.uuid4()}"
+    master = f"urn:oid:2.25.{uuid.uuid4().int}"
+    source = {"coding": [{"system": SOURCE_KIND_SYSTEM, "code": "sykehus"}]}
+    document = {
+        "resourceType": "DocumentReference",
+        "masterIdentifier": {"system": "urn:ietf:rfc:3986", "value": master},
+        "status": "current",
+        "type": {"coding": [{"system": DOCUMENT_TYPE_SYSTEM, "code": kind[0]}]},
+        "category": [{"coding": [{"system": DOCUMENT_TYPE_SYSTEM, "code": kind[1]}]}],
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "date": "2026-03-01T10:00:00Z",
+        "author": [
+            {"type": "Organization", "identifier": {"system": ORGNR_SYSTEM, "value": TEST_ORGNR}},
+            {"type": "Practitioner", "identifier": {"system": HPR_SYSTEM, "value": author_hpr}},
+        ],
+        "securityLabel": [{"coding": [{"system": CONFIDENTIALITY_SYSTEM, "code": "N"}]}],
+        "content": [{"attachment": {
+            "contentType": "application/pdf", "url": binary_url, "size": len(content),
+            "hash": base64.b64encode(hashlib.sha1(content).digest()).decode(), "title": "Epikrise",
+        }}],
+        "context": {"facilityType": source},
+    }  # fmt: skip
+    binary = {
+        "resourceType": "Binary", "contentType": "application/pdf",
+        "securityContext": {"reference": document_url},
+        "data": base64.b64encode(content).decode(),
+    }  # fmt: skip
+    submission_set = {
+        "resourceType": "List", "status": "current", "mode": "working",
+        "code": {"coding": [{"system": MHD_LIST_TYPES, "code": "submissionset"}]},
+        "identifier": [{"use": "usual", "system": "urn:ietf:rfc:3986",
+                        "value": f"urn:oid:2.25.{uuid.uuid4().int}"}],
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "date": "2026-03-01T10:00:00Z",
+        "entry": [{"item": {"reference": document_url}}],
+    }  # fmt: skip
+    return {"resourceType": "Bundle", "type": "transaction", "meta": {"profile": [MHD_PROFILE]},
+            "entry": [
+                {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": submission_set,
+                 "request": {"method": "POST", "url": "List"}},
+                {"fullUrl": document_url, "resource": document,
+                 "request": {"method": "POST", "url": "DocumentReference"}},
+                {"fullUrl": binary_url, "resource": binary,
+                 "request": {"method": "POST", "url": "Binary"}},
+            ]}  # fmt: skip

@@ -7,6 +7,8 @@ import time
 
 import httpx
 import pytest
+from kj_helpers import critical
+from kj_helpers import retracted as retracted_entry
 from policy_helpers import World, basis
 
 from conftest import Server
@@ -32,12 +34,13 @@ def world(server: Server):
         yield World(server, admin)
 
 
-def flag(world: World, patient_id: str) -> str:
-    """Critical information of the simplest kind, written by the system client."""
-    response = world.admin.post("/Flag", json={
-        "resourceType": "Flag", "status": "active", "code": {"text": "Annen prosedyreendring"},
-        "subject": {"reference": f"Patient/{patient_id}"},
-    })  # fmt: skip
+def flag(world: World, patient_id: str, *, critical_information: bool = True) -> str:
+    """A Flag (category 9: another change of procedure), written by the system client; without
+    the Kjernejournal category it is a plain Flag, not critical information."""
+    entry = critical("9", patient_id, "2058756")
+    if not critical_information:
+        del entry["category"]
+    response = world.admin.post("/Flag", json=entry)
     assert response.status_code == 201, response.text
     return response.json()["id"]
 
@@ -68,10 +71,11 @@ def test_status_codes(world: World) -> None:
     retracted = world.person(43)
     flag_id = flag(world, retracted.patient_id)
     entry = admin.get(f"/Flag/{flag_id}").json()
-    gone = admin.put(f"/Flag/{flag_id}", json={**entry, "status": "entered-in-error"})
+    gone = admin.put(f"/Flag/{flag_id}", json=retracted_entry(entry))
     assert gone.status_code == 200, gone.text
+    flag(world, retracted.patient_id, critical_information=False)
     after = values(admin.get(f"/Patient/{retracted.patient_id}/$helseindikator").json())
-    assert after["status"] == 2  # a retracted entry is not critical information
+    assert after["status"] == 2  # neither a retracted entry nor a plain Flag is critical
     kept_out = values(
         admin.get("/Patient/$helseindikator", params={"identifier": reserved.pid}).json()
     )

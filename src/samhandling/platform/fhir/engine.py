@@ -64,6 +64,10 @@ WriteCheck = Callable[[dict], list[Issue]]
 # What search may see of a resource of one type: the resource, or a copy with elements left
 # out (they are then not indexed, so no search, chain or _has can match on them).
 IndexView = Callable[[dict], dict]
+# A rule a service adds for transaction Bundles as a whole (entries that must agree with
+# each other): given the Bundle as sent, before anything is written, the issues it finds
+# (errors refuse the whole transaction with 422).
+TransactionCheck = Callable[[dict], list[Issue]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +119,7 @@ class FhirEngine:
         self.trail: Trail = NO_TRAIL  # told of every write, in its transaction
         self._write_checks: dict[str, list[WriteCheck]] = {}
         self._index_views: dict[str, IndexView] = {}
+        self.transaction_checks: list[TransactionCheck] = []  # run by process_bundle
         self.operations = OperationRegistry()  # the $operations services add
         # codes for the token modifiers :in, :not-in, :below, :above (a terminology service)
         self.terminology: TerminologyResolver | None = None
@@ -128,6 +133,14 @@ class FhirEngine:
     def add_write_check(self, type: str, check: WriteCheck) -> None:
         """Run ``check`` on every resource of ``type`` written from now on."""
         self._write_checks.setdefault(type, []).append(check)
+
+    def add_transaction_check(self, check: TransactionCheck) -> None:
+        """Run ``check`` on every transaction Bundle from now on: it is given the Bundle as
+        the client sent it (fullUrls and references not yet rewritten), after its entries
+        parsed and before anything is written; errors from any check refuse the whole
+        transaction with 422 and all their issues. A check decides itself which Bundles
+        it concerns (e.g. by ``Bundle.meta.profile``) and returns no issues for others."""
+        self.transaction_checks.append(check)
 
     def set_index_view(self, type: str, view: IndexView) -> None:
         """Index resources of ``type`` as ``view`` shows them (from the next write on)."""

@@ -11,7 +11,9 @@ from samhandling.platform.policy import ServicePolicy
 from samhandling.platform.policy.choices import NoPrivacyRegister
 from samhandling.platform.policy.registers import NoRegisters
 from samhandling.platform.service import Runtime, Service
+from samhandling.services.summary.checks import critical_check
 from samhandling.services.summary.indicator import indicator_operation
+from samhandling.services.summary.model import CODE_BINDINGS, CRITICAL_TYPES
 from samhandling.services.summary.policy import READ_SCOPE, WRITE_SCOPE, summary_policy
 from samhandling.services.summary.search_parameters import install_search_parameters
 from samhandling.settings import Settings
@@ -27,7 +29,15 @@ KJERNEJOURNAL_API = ApiResource(
 
 
 def configure(engine: FhirEngine, settings: Settings) -> None:
-    """Add Kjernejournal's write checks and operations to ``engine``."""
+    """Add Kjernejournal's write checks (the critical-information profiles) and code
+    bindings to ``engine``."""
+    for type_name in sorted(CRITICAL_TYPES):
+        engine.add_write_check(
+            type_name,
+            critical_check(type_name, allow_synthetic=settings.allow_synthetic_identifiers),
+        )
+    for binding in CODE_BINDINGS:
+        engine.bindings.add(binding)
 
 
 def _policy(runtime: Runtime) -> ServicePolicy:

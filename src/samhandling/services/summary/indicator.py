@@ -27,7 +27,8 @@ from samhandling.platform.fhir.search.sql import numbered
 from samhandling.platform.identifiers import DNR_SYSTEM, FNR_SYSTEM, identifier_error
 from samhandling.platform.policy.choices import PrivacyRegister
 from samhandling.platform.policy.registers import PersonRegister
-from samhandling.services.summary.model import CRITICAL_TYPES, SERVICE_NAME
+from samhandling.services.summary.model import CATEGORY, CRITICAL_TYPES, SERVICE_NAME
+from samhandling.services.summary.search_parameters import CATEGORY_CODE
 
 INVALID, NO_RECORD, AVAILABLE, PATIENT_ENTERED, CRITICAL = 0, 1, 2, 3, 4
 STATUS_TEXT = {
@@ -132,6 +133,9 @@ class HealthIndicator:
             for t, code in RETRACTION_STATUS.items()
             if (p := registry.get(t, code)) is not None
         ]
+        categorised = [  # only entries with a Kjernejournal category are critical information
+            p.pid for t in CRITICAL_TYPES if (p := registry.get(t, CATEGORY_CODE)) is not None
+        ] or [0]
         sql = (
             "SELECT r.type, COUNT(*), MAX(r.last_updated) FROM resource r"
             f" WHERE r.type IN ({', '.join('?' * len(types))}) AND NOT r.deleted AND r.rid IN"
@@ -140,12 +144,23 @@ class HealthIndicator:
             " AND a.target_type = 'Patient' AND a.target_id = ?)"
             " AND r.rid NOT IN (SELECT t.rid FROM search_token t"
             f" WHERE t.pid IN ({', '.join('?' * len(retracted))}) AND t.code = ?)"
+            " AND (r.type = ? OR r.rid IN (SELECT c.rid FROM search_token c"
+            f" WHERE c.pid IN ({', '.join('?' * len(categorised))}) AND c.system = ?))"
             " GROUP BY r.type"
         )
         store = self._engine.store
         if store.backend == "postgresql":
             sql = numbered(sql)
-        arguments = [*types, *pids, patient_id, *retracted, ENTERED_IN_ERROR]
+        arguments = [
+            *types,
+            *pids,
+            patient_id,
+            *retracted,
+            ENTERED_IN_ERROR,
+            "DocumentReference",
+            *categorised,
+            CATEGORY,
+        ]
         rows = await store.fetch(sql, arguments)
         return {row[0]: (int(row[1]), _instant(row[2])) for row in rows}
 

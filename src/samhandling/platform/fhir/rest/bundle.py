@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 MAX_ENTRIES = 10_000
 _REFERENCE = frozenset({"Reference"})
+# R4 (http.html#trules) has links to a new resource's fullUrl replaced in elements of type
+# url too: Attachment.url is how a DocumentReference names its Binary (IHE MHD ITI-65)
+_REFERENCE_OR_ATTACHMENT = frozenset({"Reference", "Attachment"})
 
 
 @dataclass(slots=True)
@@ -89,6 +92,10 @@ async def process_bundle(
             _parse_entry(i, raw, base, prefer_return, context) for i, raw in enumerate(raw_entries)
         ]
         try:
+            issues = [issue for check in engine.transaction_checks for issue in check(bundle)]
+            errors = [issue for issue in issues if issue.severity in ("error", "fatal")]
+            if errors:
+                raise FhirError(422, errors)
             results = await _transaction(engine, entries)
         except FhirError as error:  # rolled back: what its entries recorded is gone too
             failed = Accessed(context, TRANSACTION, None, "", status=error.status, error=error)
@@ -408,11 +415,12 @@ def _rewrite_references(entries: list[Entry]) -> None:
     for entry in entries:
         body = entry.interaction.body
         if isinstance(body, dict) and entry.interaction.method in ("POST", "PUT"):
-            for node in find(body, _REFERENCE):
+            for node in find(body, _REFERENCE_OR_ATTACHMENT):
                 if isinstance(node.value, dict):
-                    reference = node.value.get("reference")
+                    key = "url" if node.element.type == "Attachment" else "reference"
+                    reference = node.value.get(key)
                     if isinstance(reference, str) and reference in mapping:
-                        node.value["reference"] = mapping[reference]
+                        node.value[key] = mapping[reference]
 
 
 def _response_entry(result: Result | FhirError, base: str) -> dict:
