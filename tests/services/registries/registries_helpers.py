@@ -42,9 +42,12 @@ def rng() -> random.Random:
     return random.Random(uuid.uuid4().int)
 
 
-def new_fnr(born: date = date(1980, 5, 17), female: bool = True) -> str:
-    """A valid fødselsnummer nobody else in the session has (with high probability)."""
-    return fodselsnummer(born.replace(year=rng().randint(1940, 2000)), rng(), female)
+def new_fnr(born: date | None = None, female: bool = True) -> str:
+    """A valid fødselsnummer nobody else in the session has (with high probability: a random
+    day from 1940 to 2000, and a random individual number)."""
+    source = rng()
+    day = born or date(source.randint(1940, 2000), source.randint(1, 12), source.randint(1, 28))
+    return fodselsnummer(day, source, female)
 
 
 def new_dnr() -> str:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from kj_helpers import critical
 from kj_helpers import retracted as retracted_entry
-from policy_helpers import World, basis
+from policy_helpers import World, basis, born, new_person_number
 
 from conftest import Server
 from samhandling.platform.identifiers import FNR_SYSTEM
@@ -51,7 +51,8 @@ def test_status_codes(world: World) -> None:
     world.reserve(reserved, "kjernejournal")
     time.sleep(CHANGES_SEEN_WITHIN)
     admin = world.admin
-    unknown = admin.get("/Patient/$helseindikator", params={"identifier": "13116900216"})
+    nobody = new_person_number(born(70))  # a valid number no one in the register has
+    unknown = admin.get("/Patient/$helseindikator", params={"identifier": nobody})
     assert values(unknown.json())["status"] == 0
     invalid = admin.get("/Patient/$helseindikator", params={"identifier": "12345678901"})
     assert values(invalid.json())["status"] == 0
