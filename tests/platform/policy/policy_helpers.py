@@ -167,7 +167,7 @@ class World:
     def document(self, person: Person, content: bytes = b"%PDF-1.4 epikrise") -> tuple[str, str]:
         """A document about ``person`` shared with an ITI-65 submission: (DocumentReference
         id, Binary id)."""
-        response = self.admin.post("/", json=submission(person.patient_id, content))
+        response = self.admin.post("/", json=submission(person.patient_id, (content, EPICRISIS)))
         assert response.status_code == 200, response.text
         locations = [e["response"]["location"] for e in response.json()["entry"]]
         document = next(loc for loc in locations if loc.startswith("DocumentReference/"))
@@ -291,19 +291,24 @@ MHD_PROFILE = (
     "https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Comprehensive.ProvideBundle"
 )
 EPICRISIS = ("J01-2", "J01")  # a Volven 9602 document type and its class
+AUTHOR_HPR = "2058756"
 
 
-def submission(
-    patient_id: str, content: bytes, kind: tuple[str, str] = EPICRISIS, author_hpr: str = "2058756"
+def urn() -> str:
+    return f"urn:uuid:{uuid.uuid4()}"
+
+
+def oid() -> str:
+    return f"urn:oid:2.25.{uuid.uuid4().int}"
+
+
+def document_reference(
+    patient_id: str, binary_url: str, content: bytes, kind: tuple[str, str] = EPICRISIS
 ) -> dict[str, Any]:
-    """An ITI-65 Provide Document Bundle of one document: SubmissionSet, DocumentReference
-    (Kjernejournal's metadata) and Binary."""
-    document_url, binary_url = f"urn:uuid:{uuid.uuid4()}", f"urn:uuid:{uuid.uuid4()}"
-    master = f"urn:oid:2.25.{uuid.uuid4().int}"
-    source = {"coding": [{"system": SOURCE_KIND_SYSTEM, "code": "sykehus"}]}
-    document = {
+    """A DocumentReference with Kjernejournal's metadata for ``content`` (a Binary)."""
+    return {
         "resourceType": "DocumentReference",
-        "masterIdentifier": {"system": "urn:ietf:rfc:3986", "value": master},
+        "masterIdentifier": {"system": "urn:ietf:rfc:3986", "value": oid()},
         "status": "current",
         "type": {"coding": [{"system": DOCUMENT_TYPE_SYSTEM, "code": kind[0]}]},
         "category": [{"coding": [{"system": DOCUMENT_TYPE_SYSTEM, "code": kind[1]}]}],
@@ -311,35 +316,68 @@ def submission(
         "date": "2026-03-01T10:00:00Z",
         "author": [
             {"type": "Organization", "identifier": {"system": ORGNR_SYSTEM, "value": TEST_ORGNR}},
-            {"type": "Practitioner", "identifier": {"system": HPR_SYSTEM, "value": author_hpr}},
+            {"type": "Practitioner", "identifier": {"system": HPR_SYSTEM, "value": AUTHOR_HPR}},
         ],
         "securityLabel": [{"coding": [{"system": CONFIDENTIALITY_SYSTEM, "code": "N"}]}],
         "content": [{"attachment": {
             "contentType": "application/pdf", "url": binary_url, "size": len(content),
-            "hash": base64.b64encode(hashlib.sha1(content).digest()).decode(), "title": "Epikrise",
+            "hash": base64.b64encode(hashlib.sha1(content).digest()).decode(),
+            "title": "Epikrise",
         }}],
-        "context": {"facilityType": source},
+        "context": {"facilityType": {
+            "coding": [{"system": SOURCE_KIND_SYSTEM, "code": "sykehus"}]}},
     }  # fmt: skip
-    binary = {
-        "resourceType": "Binary", "contentType": "application/pdf",
-        "securityContext": {"reference": document_url},
-        "data": base64.b64encode(content).decode(),
-    }  # fmt: skip
+
+
+def submission(patient_id: str, *documents: tuple[bytes, tuple[str, str]]) -> dict[str, Any]:
+    """An ITI-65 Provide Document Bundle: SubmissionSet, DocumentReferences, Binaries."""
+    entries: list[dict] = []
+    listed = []
+    for content, kind in documents:
+        binary_url, document_url = urn(), urn()
+        entries.append(
+            {
+                "fullUrl": document_url,
+                "resource": document_reference(patient_id, binary_url, content, kind),
+                "request": {"method": "POST", "url": "DocumentReference"},
+            }
+        )
+        entries.append(
+            {
+                "fullUrl": binary_url,
+                "resource": {
+                    "resourceType": "Binary",
+                    "contentType": "application/pdf",
+                    "securityContext": {"reference": document_url},
+                    "data": base64.b64encode(content).decode(),
+                },
+                "request": {"method": "POST", "url": "Binary"},
+            }
+        )
+        listed.append({"item": {"reference": document_url}})
     submission_set = {
-        "resourceType": "List", "status": "current", "mode": "working",
+        "resourceType": "List",
+        "status": "current",
+        "mode": "working",
         "code": {"coding": [{"system": MHD_LIST_TYPES, "code": "submissionset"}]},
-        "identifier": [{"use": "usual", "system": "urn:ietf:rfc:3986",
-                        "value": f"urn:oid:2.25.{uuid.uuid4().int}"}],
+        "identifier": [
+            {
+                "use": "usual",
+                "system": "urn:ietf:rfc:3986",
+                "value": f"urn:oid:2.25.{uuid.uuid4().int}",
+            }
+        ],
         "subject": {"reference": f"Patient/{patient_id}"},
         "date": "2026-03-01T10:00:00Z",
-        "entry": [{"item": {"reference": document_url}}],
-    }  # fmt: skip
+        "entry": listed,
+    }
+    entries.insert(
+        0,
+        {
+            "fullUrl": urn(),
+            "resource": submission_set,
+            "request": {"method": "POST", "url": "List"},
+        },
+    )
     return {"resourceType": "Bundle", "type": "transaction", "meta": {"profile": [MHD_PROFILE]},
-            "entry": [
-                {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": submission_set,
-                 "request": {"method": "POST", "url": "List"}},
-                {"fullUrl": document_url, "resource": document,
-                 "request": {"method": "POST", "url": "DocumentReference"}},
-                {"fullUrl": binary_url, "resource": binary,
-                 "request": {"method": "POST", "url": "Binary"}},
-            ]}  # fmt: skip
+            "entry": entries}  # fmt: skip

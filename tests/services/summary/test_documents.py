@@ -7,29 +7,24 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 import pytest
+from policy_helpers import submission, urn
 
-from conftest import BACKENDS, TEST_ORGNR, fresh_engine, patient
+from conftest import BACKENDS, fresh_engine, patient
 from samhandling.platform.fhir.engine import FhirEngine
 from samhandling.platform.fhir.errors import FhirError
 from samhandling.platform.fhir.rest.bundle import process_bundle
-from samhandling.platform.identifiers import HPR_SYSTEM, ORGNR_SYSTEM
 from samhandling.services.summary.documents import (
-    CONFIDENTIALITY_SYSTEM,
     DOCUMENT_TYPE_SYSTEM,
     MHD_LIST_TYPES,
-    SOURCE_KIND_SYSTEM,
     configure_documents,
 )
 
 BASE = "http://test/fhir"
-HPR = "2058756"
-PROFILE = "https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Comprehensive.ProvideBundle"
 # J01-2 "Sykmeldinger og trygdesaker" is a real 9602 type; A01-1 has the shape of one only
 EPICRISIS, SICK_LEAVE = ("A01-1", "A01"), ("J01-2", "J01")
 
@@ -37,95 +32,6 @@ EPICRISIS, SICK_LEAVE = ("A01-1", "A01"), ("J01-2", "J01")
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param
-
-
-def urn() -> str:
-    return f"urn:uuid:{uuid.uuid4()}"
-
-
-def oid() -> str:
-    return f"urn:oid:2.25.{uuid.uuid4().int}"
-
-
-def document_reference(
-    patient_id: str, binary_url: str, content: bytes, kind: tuple[str, str] = EPICRISIS
-) -> dict:
-    """A DocumentReference with Kjernejournal's metadata for ``content`` (a Binary)."""
-    return {
-        "resourceType": "DocumentReference",
-        "masterIdentifier": {"system": "urn:ietf:rfc:3986", "value": oid()},
-        "status": "current",
-        "type": {"coding": [{"system": DOCUMENT_TYPE_SYSTEM, "code": kind[0]}]},
-        "category": [{"coding": [{"system": DOCUMENT_TYPE_SYSTEM, "code": kind[1]}]}],
-        "subject": {"reference": f"Patient/{patient_id}"},
-        "date": "2026-03-01T10:00:00Z",
-        "author": [
-            {"type": "Organization", "identifier": {"system": ORGNR_SYSTEM, "value": TEST_ORGNR}},
-            {"type": "Practitioner", "identifier": {"system": HPR_SYSTEM, "value": HPR}},
-        ],
-        "securityLabel": [{"coding": [{"system": CONFIDENTIALITY_SYSTEM, "code": "N"}]}],
-        "content": [{"attachment": {
-            "contentType": "application/pdf", "url": binary_url, "size": len(content),
-            "hash": base64.b64encode(hashlib.sha1(content).digest()).decode(),
-            "title": "Epikrise",
-        }}],
-        "context": {"facilityType": {
-            "coding": [{"system": SOURCE_KIND_SYSTEM, "code": "sykehus"}]}},
-    }  # fmt: skip
-
-
-def submission(patient_id: str, *documents: tuple[bytes, tuple[str, str]]) -> dict:
-    """An ITI-65 Provide Document Bundle: SubmissionSet, DocumentReferences, Binaries."""
-    entries: list[dict] = []
-    listed = []
-    for content, kind in documents:
-        binary_url, document_url = urn(), urn()
-        entries.append(
-            {
-                "fullUrl": document_url,
-                "resource": document_reference(patient_id, binary_url, content, kind),
-                "request": {"method": "POST", "url": "DocumentReference"},
-            }
-        )
-        entries.append(
-            {
-                "fullUrl": binary_url,
-                "resource": {
-                    "resourceType": "Binary",
-                    "contentType": "application/pdf",
-                    "securityContext": {"reference": document_url},
-                    "data": base64.b64encode(content).decode(),
-                },
-                "request": {"method": "POST", "url": "Binary"},
-            }
-        )
-        listed.append({"item": {"reference": document_url}})
-    submission_set = {
-        "resourceType": "List",
-        "status": "current",
-        "mode": "working",
-        "code": {"coding": [{"system": MHD_LIST_TYPES, "code": "submissionset"}]},
-        "identifier": [
-            {
-                "use": "usual",
-                "system": "urn:ietf:rfc:3986",
-                "value": f"urn:oid:2.25.{uuid.uuid4().int}",
-            }
-        ],
-        "subject": {"reference": f"Patient/{patient_id}"},
-        "date": "2026-03-01T10:00:00Z",
-        "entry": listed,
-    }
-    entries.insert(
-        0,
-        {
-            "fullUrl": urn(),
-            "resource": submission_set,
-            "request": {"method": "POST", "url": "List"},
-        },
-    )
-    return {"resourceType": "Bundle", "type": "transaction", "meta": {"profile": [PROFILE]},
-            "entry": entries}  # fmt: skip
 
 
 async def new_patient(engine: FhirEngine) -> str:
