@@ -16,7 +16,7 @@ import httpx
 from registries_helpers import approval, practitioner, put, rng
 
 from conftest import TEST_ORGNR, Server, register_client
-from samhandling.platform.identifiers import FNR_SYSTEM, HPR_SYSTEM, ORGNR_SYSTEM
+from samhandling.platform.identifiers import FNR_SYSTEM, HPR_SYSTEM, ORGNR_SYSTEM, PERSON_SYSTEMS
 from samhandling.services.registries.model import (
     ADDRESS_CONFIDENTIALITY,
     FAMILY_RELATION,
@@ -117,7 +117,7 @@ class World:
                 "identifier": [{"use": "official", "system": FNR_SYSTEM, "value": parent.pid}],
                 "patient": {"reference": f"Patient/{patient['id']}"},
                 "relationship": [
-                    {"coding": [{"system": FAMILY_RELATION, "code": "MOR"}]},
+                    {"coding": [{"system": FAMILY_RELATION, "code": "mor"}]},
                     {"coding": [{"system": PARENTAL_RESPONSIBILITY, "code": "felles"}]},
                 ],
             })  # fmt: skip
@@ -285,6 +285,59 @@ def reason_of(response: httpx.Response) -> str | None:
 def ids(bundle: dict[str, Any]) -> set[str]:
     """The ids of a searchset's matches."""
     return {e["resource"]["id"] for e in bundle.get("entry", []) if e["search"]["mode"] == "match"}
+
+
+AUDITOR_SCOPE = "samhandling:audit/read"
+
+
+def auditor(server: Server) -> httpx.Client:
+    """A client of the audit API with the auditors' scope."""
+    config = register_client(server, "--scope", AUDITOR_SCOPE, "--orgnr", TEST_ORGNR)
+    tokens = TokenClient(server.url, config["client_id"], config["jwk"])
+    auth = DpopAuth(tokens.client_credentials(AUDITOR_SCOPE), tokens.dpop)
+    return httpx.Client(base_url=f"{server.url}/audit", timeout=30, auth=auth)
+
+
+def records_by(audit: httpx.Client, hpr: str) -> list[dict[str, Any]]:
+    """The AuditEvents of the health worker ``hpr`` (newest first), read page by page."""
+    found: list[dict[str, Any]] = []
+    url: str | None = "/AuditEvent?count=200"
+    for _ in range(50):
+        if url is None:
+            break
+        bundle = audit.get(url).json()
+        for entry in bundle.get("entry", []):
+            event = entry["resource"]
+            who = event["agent"][0]["who"].get("identifier", {})
+            if who.get("system") == HPR_SYSTEM and who.get("value") == hpr:
+                found.append(event)
+        url = next((link["url"] for link in bundle["link"] if link["relation"] == "next"), None)
+    return found
+
+
+def summary(event: dict[str, Any]) -> dict[str, Any]:
+    """What the tests compare of an AuditEvent."""
+    entities = event.get("entity", [])
+    patients = sorted(
+        e["what"]["identifier"]["value"]
+        for e in entities
+        if e.get("what", {}).get("identifier", {}).get("system") in PERSON_SYSTEMS
+    )
+    data = sorted(e["what"]["reference"] for e in entities if "reference" in e.get("what", {}))
+    bases = [
+        c["code"]
+        for p in event.get("purposeOfEvent", [])
+        for c in p["coding"]
+        if c["system"].endswith("access-basis")
+    ]
+    return {
+        "interaction": event["subtype"][0]["code"],
+        "action": event["action"],
+        "outcome": event["outcome"],
+        "patients": patients,
+        "data": data,
+        "basis": bases[0] if bases else None,
+    }
 
 
 MHD_PROFILE = (

@@ -14,67 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
-from policy_helpers import Person, World, basis
+from policy_helpers import Person, World, auditor, basis, records_by, summary
 
 from conftest import BACKENDS, Server, database_url_for, start_server, stop_server
 from samhandling.platform.audit import events
 from samhandling.platform.fhir.storage import open_store
-from samhandling.platform.identifiers import HPR_SYSTEM, PERSON_SYSTEMS
-from samhandling.services.trust.tokentool import DpopAuth, TokenClient
-
-AUDITOR_SCOPE = "samhandling:audit/read"
-
-
-def auditor(server: Server) -> httpx.Client:
-    """A client of the audit API with the auditors' scope."""
-    from conftest import TEST_ORGNR, register_client
-
-    config = register_client(server, "--scope", AUDITOR_SCOPE, "--orgnr", TEST_ORGNR)
-    tokens = TokenClient(server.url, config["client_id"], config["jwk"])
-    auth = DpopAuth(tokens.client_credentials(AUDITOR_SCOPE), tokens.dpop)
-    return httpx.Client(base_url=f"{server.url}/audit", timeout=30, auth=auth)
-
-
-def records_by(audit: httpx.Client, hpr: str) -> list[dict[str, Any]]:
-    """The AuditEvents of the health worker ``hpr`` (newest first), read page by page."""
-    found: list[dict[str, Any]] = []
-    url: str | None = "/AuditEvent?count=200"
-    for _ in range(50):
-        if url is None:
-            break
-        bundle = audit.get(url).json()
-        for entry in bundle.get("entry", []):
-            event = entry["resource"]
-            who = event["agent"][0]["who"].get("identifier", {})
-            if who.get("system") == HPR_SYSTEM and who.get("value") == hpr:
-                found.append(event)
-        url = next((link["url"] for link in bundle["link"] if link["relation"] == "next"), None)
-    return found
-
-
-def summary(event: dict[str, Any]) -> dict[str, Any]:
-    """What the tests compare of an AuditEvent."""
-    entities = event.get("entity", [])
-    patients = sorted(
-        e["what"]["identifier"]["value"]
-        for e in entities
-        if e.get("what", {}).get("identifier", {}).get("system") in PERSON_SYSTEMS
-    )
-    data = sorted(e["what"]["reference"] for e in entities if "reference" in e.get("what", {}))
-    bases = [
-        c["code"]
-        for p in event.get("purposeOfEvent", [])
-        for c in p["coding"]
-        if c["system"].endswith("access-basis")
-    ]
-    return {
-        "interaction": event["subtype"][0]["code"],
-        "action": event["action"],
-        "outcome": event["outcome"],
-        "patients": patients,
-        "data": data,
-        "basis": bases[0] if bases else None,
-    }
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kj_helpers import CATEGORY_TYPES, critical
 from kj_helpers import doctor as new_doctor
-from policy_helpers import Person, World, basis, reason_of
-from test_audit_trail import auditor, summary
+from policy_helpers import Person, World, auditor, basis, reason_of, summary
 
 from conftest import Server
 from samhandling.services.summary.model import (

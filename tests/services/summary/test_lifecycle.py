@@ -12,8 +12,7 @@ import httpx
 import pytest
 from kj_helpers import CONDITION_VERIFICATION, critical, retracted, with_version
 from kj_helpers import doctor as new_doctor
-from policy_helpers import World, basis
-from test_audit_trail import auditor, records_by, summary
+from policy_helpers import World, auditor, basis, records_by, summary
 
 from conftest import Server
 

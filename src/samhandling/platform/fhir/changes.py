@@ -1,20 +1,23 @@
 """Noticing, cheaply and across workers, that resources of some types changed.
 
 Services keep in-memory caches of stored resources (HPR approvals, code system indexes).
-A `ChangeWatch` tells them when to drop such a cache: it reads the newest version number
-(``resource_history.seq``) of the watched types at most every ``seconds``, so a change
-written by any worker or process is noticed within that time, for the price of one
-indexed query per interval.
+A `ChangeWatch` tells them when to drop such a cache (`WatchedCache` is one): it reads the
+newest version number (``resource_history.seq``) of the watched types at most every
+``seconds``, so a change written by any worker or process is noticed within that time,
+for the price of one indexed query per interval.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
 
 from samhandling.platform.fhir.storage import Store
 
 RECENT_VERSIONS = 1000  # more than ever commit out of order
+V = TypeVar("V")
 
 
 class ChangeWatch:
@@ -56,3 +59,43 @@ class ChangeWatch:
             self._generation = (newest, recent)
             self.generation += 1
             return True
+
+
+class WatchedCache(Generic[V]):
+    """Values loaded from the store by key, dropped when ``watch`` notices a change.
+
+    A value loaded while a change was noticed is not kept (it may predate the change);
+    ``keep`` can refuse others too (e.g. "not found", which may be a resource being written
+    in a transaction not yet committed). Several caches may share one watch: each compares
+    the watch's generation with its own.
+    """
+
+    def __init__(
+        self,
+        watch: ChangeWatch,
+        max_size: int = 200_000,
+        keep: Callable[[V], bool] | None = None,
+    ) -> None:
+        self._watch = watch
+        self._max_size = max_size
+        self._keep = keep
+        self._values: dict[str, V] = {}
+        self._generation = -1
+
+    async def get(self, key: str, load: Callable[[str], Awaitable[V]]) -> V:
+        """The value of ``key``: cached, or loaded (and kept, when it may be)."""
+        watch = self._watch
+        await watch.changed()
+        if self._generation != watch.generation:
+            self._values.clear()
+            self._generation = watch.generation
+        try:
+            return self._values[key]
+        except KeyError:
+            pass
+        value = await load(key)
+        if self._generation == watch.generation and (self._keep is None or self._keep(value)):
+            if len(self._values) >= self._max_size:  # never grow without bound
+                self._values.clear()
+            self._values[key] = value
+        return value

@@ -22,7 +22,7 @@ from datetime import date
 
 import orjson
 
-from samhandling.platform.fhir.changes import ChangeWatch
+from samhandling.platform.fhir.changes import ChangeWatch, WatchedCache
 from samhandling.platform.fhir.engine import FhirEngine
 from samhandling.platform.policy.choices import (
     ALL_SERVICES,
@@ -113,9 +113,8 @@ class ConsentRegister:
         max_cached: int = MAX_CACHED_PERSONS,
     ) -> None:
         self._engine = engine
-        self._watch = ChangeWatch(engine.store, ("Consent",), refresh_seconds)
-        self._max_cached = max_cached
-        self._people: dict[str, _Person] = {}
+        watch = ChangeWatch(engine.store, ("Consent",), refresh_seconds)
+        self._people: WatchedCache[_Person] = WatchedCache(watch, max_cached)
 
     async def choices(self, pid: str, on: date | None = None) -> PrivacyChoices:
         """The choices in force of the person with number ``pid`` today (or ``on``):
@@ -138,21 +137,9 @@ class ConsentRegister:
         return (await self._person(pid)).consents
 
     async def _person(self, pid: str) -> _Person:
-        if await self._watch.changed():
-            self._people.clear()
-        try:
-            return self._people[pid]
-        except KeyError:
-            pass
         if not (len(pid) == 11 and pid.isascii() and pid.isdigit()):
             return _NOBODY
-        generation = self._watch.generation
-        found = await self._load(pid)
-        if generation == self._watch.generation:  # no change was noticed while loading
-            if len(self._people) >= self._max_cached:
-                self._people.clear()
-            self._people[pid] = found
-        return found
+        return await self._people.get(pid, self._load)
 
     async def _load(self, pid: str) -> _Person:
         request = self._engine.parse_search(

@@ -71,9 +71,17 @@ class RegisterDirectory:
     async def _search(
         self, type_name: str, criteria: list[tuple[str, str]], count: int
     ) -> list[dict[str, Any]]:
-        request = self._engine.parse_search((type_name,), [*criteria, ("_count", str(count))])
-        page = await self._engine.search(request)
-        return [orjson.loads(row.content) for row in page.matches]
+        return await search_resources(self._engine, type_name, criteria, count)
+
+
+async def search_resources(
+    engine: FhirEngine, type_name: str, criteria: list[tuple[str, str]], count: int
+) -> list[dict[str, Any]]:
+    """The first ``count`` resources of ``type_name`` matching ``criteria`` (no access
+    control: the registers' own lookups)."""
+    request = engine.parse_search((type_name,), [*criteria, ("_count", str(count))])
+    page = await engine.search(request)
+    return [orjson.loads(row.content) for row in page.matches]
 
 
 def _identifier(resource: dict[str, Any], systems: tuple[str, ...]) -> str | None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from samhandling.platform.fhir.changes import ChangeWatch
+from samhandling.platform.fhir.changes import ChangeWatch, WatchedCache
 from samhandling.platform.fhir.engine import FhirEngine
 from samhandling.platform.identifiers import HPR_SYSTEM
 from samhandling.services.registries.model import (
@@ -113,24 +113,12 @@ class HprRegister:
 
     def __init__(self, engine: FhirEngine, refresh_seconds: float = REFRESH_SECONDS) -> None:
         self._engine = engine
-        self._watch = ChangeWatch(engine.store, ("Practitioner",), refresh_seconds)
-        self._cache: dict[str, HprEntry | None] = {}
+        watch = ChangeWatch(engine.store, ("Practitioner",), refresh_seconds)
+        self._entries: WatchedCache[HprEntry | None] = WatchedCache(watch)
 
     async def entry(self, hpr_number: str) -> HprEntry | None:
         """The register entry of ``hpr_number`` (None when it is not in HPR)."""
-        if await self._watch.changed():
-            self._cache.clear()
-        try:
-            return self._cache[hpr_number]
-        except KeyError:
-            pass
-        generation = self._watch.generation
-        found = await self._lookup(hpr_number)
-        if generation == self._watch.generation:  # no change was noticed while looking
-            if len(self._cache) > 200_000:
-                self._cache.clear()
-            self._cache[hpr_number] = found
-        return found
+        return await self._entries.get(hpr_number, self._lookup)
 
     async def is_authorised(
         self, hpr_number: str, profession: str | None = None, on: date | None = None

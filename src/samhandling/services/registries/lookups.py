@@ -9,25 +9,22 @@ worker changes a person, a family relation or an organisation (noticed within
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 
-from samhandling.platform.fhir.changes import ChangeWatch
+from samhandling.platform.fhir.changes import ChangeWatch, WatchedCache
 from samhandling.platform.fhir.engine import FhirEngine
 from samhandling.platform.identifiers import DNR_SYSTEM, FNR_SYSTEM, ORGNR_SYSTEM, birth_date
 from samhandling.platform.policy.registers import PersonFacts
-from samhandling.services.registries.directory import pid_of_resource
+from samhandling.services.registries.directory import pid_of_resource, search_resources
 from samhandling.services.registries.hpr import HprRegister
 from samhandling.services.registries.model import PARENTAL_RESPONSIBILITY
 from samhandling.services.registries.protection import protection
 
 REFRESH_SECONDS = 1.0
-MAX_CACHED = 200_000  # entries per cache before it starts afresh
 MAX_PARENT_ENTRIES = 20
-V = TypeVar("V")
 
 
 class RegisterLookups:
@@ -38,48 +35,29 @@ class RegisterLookups:
     ) -> None:
         self._engine = engine
         self._hpr = hpr
-        self._watch = ChangeWatch(
+        watch = ChangeWatch(
             engine.store, ("Patient", "RelatedPerson", "Organization"), refresh_seconds
         )
-        self._facts: dict[str, PersonFacts | None] = {}
-        self._pids: dict[str, str | None] = {}
-        self._orgs: dict[str, str | None] = {}
+        # not found is not kept: it may be being written (in a transaction not yet committed)
+        self._facts: WatchedCache[PersonFacts | None] = WatchedCache(watch, keep=_found)
+        self._pids: WatchedCache[str | None] = WatchedCache(watch, keep=_found)
+        self._orgs: WatchedCache[str | None] = WatchedCache(watch, keep=_found)
 
     async def facts(self, pid: str) -> PersonFacts | None:
         """The person with this number (None: not in the person register)."""
-        return await self._cached(self._facts, pid, self._load_facts)
+        return await self._facts.get(pid, self._load_facts)
 
     async def pid_of(self, patient_id: str) -> str | None:
         """The number of the person a Patient id stands for."""
-        return await self._cached(self._pids, patient_id, self._load_pid)
+        return await self._pids.get(patient_id, self._load_pid)
 
     async def name(self, orgnr: str) -> str | None:
         """The name of the organisation with this organisation number."""
-        return await self._cached(self._orgs, orgnr, self._load_org)
+        return await self._orgs.get(orgnr, self._load_org)
 
     async def professions_in_force(self, hpr_number: str) -> list[tuple[str, str | None]]:
         """(profession, its name) of each of the health worker's approvals in force today."""
         return await self._hpr.professions_in_force(hpr_number)
-
-    async def _cached(
-        self, cache: dict[str, V], key: str, load: Callable[[str], Coroutine[Any, Any, V]]
-    ) -> V:
-        if await self._watch.changed():
-            self._facts.clear()
-            self._pids.clear()
-            self._orgs.clear()
-        try:
-            return cache[key]
-        except KeyError:
-            pass
-        generation = self._watch.generation
-        value = await load(key)
-        # not found is not kept: it may be being written (in a transaction not yet committed)
-        if value is not None and generation == self._watch.generation:
-            if len(cache) >= MAX_CACHED:
-                cache.clear()
-            cache[key] = value
-        return value
 
     async def _load_facts(self, pid: str) -> PersonFacts | None:
         if not (pid.isascii() and pid.isdigit() and len(pid) == 11):
@@ -122,9 +100,11 @@ class RegisterLookups:
     async def _search(
         self, type_name: str, criteria: list[tuple[str, str]], count: int
     ) -> list[dict[str, Any]]:
-        request = self._engine.parse_search((type_name,), [*criteria, ("_count", str(count))])
-        page = await self._engine.search(request)
-        return [orjson.loads(row.content) for row in page.matches]
+        return await search_resources(self._engine, type_name, criteria, count)
+
+
+def _found(value: object) -> bool:
+    return value is not None
 
 
 def _has_parental_responsibility(relation: dict[str, Any]) -> bool:
