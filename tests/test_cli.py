@@ -17,8 +17,10 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_migrate_creates_schema_once(tmp_path: Path) -> None:
     first = run("migrate", "--data-dir", str(tmp_path))
     assert first.returncode == 0, first.stderr
-    assert "applied 4 migration(s): 0001_resources, 0002_search, 0003_trust, 0004_audit" in (
-        first.stderr
+    applied = " ".join(first.stderr.split())  # the console wraps long lines
+    assert (
+        "applied 5 migration(s): 0001_resources, 0002_search, 0003_trust, 0004_audit, "
+        "0005_binary_content" in applied
     )
     second = run("migrate", "--data-dir", str(tmp_path))
     assert "applied 0 migration(s)" in second.stderr

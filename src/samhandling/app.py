@@ -100,7 +100,11 @@ def software_version() -> str:
 async def configured_engine(settings: Settings, store: Store) -> tuple[FhirEngine, dict]:
     """An engine over ``store`` with every service's write checks and index views, and what
     each service's configuration returned (by service name)."""
-    engine = FhirEngine(store, conditional_delete_max=settings.conditional_delete_max)
+    engine = FhirEngine(
+        store,
+        conditional_delete_max=settings.conditional_delete_max,
+        max_binary_bytes=settings.max_binary_bytes,
+    )
     await engine.refresh_search_parameters()
     configured = {
         service.name: service.configure(engine, settings)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 DEFAULT_DATA_DIR = Path("var")
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_BINARY_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,7 @@ class Settings:
     port: int = 8080
     workers: int = 1
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_binary_bytes: int = DEFAULT_MAX_BINARY_BYTES  # a Binary's content (raw or base64)
     conditional_delete_max: int = 1  # matches one conditional DELETE may remove (1: single)
     pg_pool_size: int = 10
     log_level: str = "info"
@@ -57,6 +59,7 @@ class Settings:
             port=int(env.get("SAMHANDLING_PORT", base.port)),
             workers=int(env.get("SAMHANDLING_WORKERS", base.workers)),
             max_body_bytes=int(env.get("SAMHANDLING_MAX_BODY_BYTES", base.max_body_bytes)),
+            max_binary_bytes=int(env.get("SAMHANDLING_MAX_BINARY_BYTES", base.max_binary_bytes)),
             conditional_delete_max=int(
                 env.get("SAMHANDLING_CONDITIONAL_DELETE_MAX", base.conditional_delete_max)
             ),
@@ -83,6 +86,7 @@ class Settings:
             "SAMHANDLING_PORT": str(self.port),
             "SAMHANDLING_WORKERS": str(self.workers),
             "SAMHANDLING_MAX_BODY_BYTES": str(self.max_body_bytes),
+            "SAMHANDLING_MAX_BINARY_BYTES": str(self.max_binary_bytes),
             "SAMHANDLING_CONDITIONAL_DELETE_MAX": str(self.conditional_delete_max),
             "SAMHANDLING_PG_POOL_SIZE": str(self.pg_pool_size),
             "SAMHANDLING_LOG_LEVEL": self.log_level,

@@ -60,6 +60,7 @@ def setting(server: Server) -> Iterator[Setting]:
     hidden_document, hidden_binary = world.document(p["hiding"])
     e["hidden-binary"] = f"Binary/{hidden_binary}"
     world.reserve(p["reserved"])
+    world.reserve(p["reserved"], "kjernejournal")  # documents are Kjernejournal's
     world.block_personnel(p["blocking"], blocked[1])
     world.hide(p["hiding"], e["hidden"])
     world.hide(p["hiding"], f"DocumentReference/{hidden_document}")

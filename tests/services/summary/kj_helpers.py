@@ -4,14 +4,17 @@ each category, shaped as the profiles ask, written by the health worker it names
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 import httpx
-from policy_helpers import World, born, new_person_number
+from policy_helpers import World, auditor, born, new_person_number
 from registries_helpers import approval, practitioner, put, rng
 
-from conftest import TEST_ORGNR
+from conftest import TEST_ORGNR, Server
 from samhandling.platform.identifiers import HPR_SYSTEM, ORGNR_SYSTEM
 from samhandling.services.summary.model import (
     CATEGORY,
@@ -187,3 +190,24 @@ def doctor(world: World, *, suspended: bool = False) -> tuple[str, str]:
     licence = approval("LE", "1", "2005-01-01", None, (since, None) if suspended else None)
     put(world.admin, practitioner(hpr, pid, [licence]))
     return pid, hpr
+
+
+@dataclass
+class Clinic:
+    """A doctor of the test organisation signed in, and an auditor."""
+
+    world: World
+    doctor: httpx.Client
+    hpr: str
+    audit: httpx.Client
+
+
+@contextmanager
+def clinic(server: Server) -> Iterator[Clinic]:
+    """A `Clinic` on ``server`` (its doctor in HPR, signed in at level 4)."""
+    with httpx.Client(base_url=server.fhir, timeout=30, auth=server.auth) as admin:
+        world = World(server, admin)
+        world.organisation()
+        pid, hpr = world.doctor()
+        with world.clinician(pid) as doctor, auditor(server) as audit:
+            yield Clinic(world, doctor, hpr, audit)

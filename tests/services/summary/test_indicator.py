@@ -96,5 +96,7 @@ def test_under_kjernejournals_rules(world: World) -> None:
     assert world.admin.get("/Patient/$helseindikator").status_code == 400  # no identifier
     with world.citizen(patient, base=world.server.url) as citizen:  # in the patient's log
         log = citizen.get("/audit/access-log").json()["entries"]
-    looks = [e["outcome"] for e in log if e["who"].get("kind") == "personnel"]
-    assert looks == ["refused", "ok", "refused"]  # level 3, allowed, no basis (newest first)
+    looks = [(e["outcome"], e["service"]) for e in log if e["who"].get("kind") == "personnel"]
+    # level 3, allowed, no basis (newest first); Kjernejournal's, not the person register's
+    assert looks == [("refused", "kjernejournal"), ("ok", "kjernejournal"),
+                     ("refused", "kjernejournal")]  # fmt: skip

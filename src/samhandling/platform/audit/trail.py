@@ -91,7 +91,9 @@ class AuditTrail:
         error = event.error
         return AuditRecord(
             recorded=self._clock(),
-            service=self._policy.service_of(personal[0] if personal else None).service,
+            service=self._policy.service_of(
+                event.governed_by or (personal[0] if personal else None)
+            ).service,
             interaction=_interaction(event),
             action=ACTIONS.get(event.kind, "E"),
             outcome=_outcome(event.status),

@@ -138,10 +138,15 @@ _SCHEMES = {alg: _scheme(alg) for alg in ALGORITHMS}
 
 def sign(header: dict[str, Any], claims: dict[str, Any], key: PrivateKey) -> str:
     """A compact JWS of ``claims`` signed with ``key`` using ``header['alg']``."""
+    return sign_bytes(header, orjson.dumps(claims), key)
+
+
+def sign_bytes(header: dict[str, Any], payload: bytes, key: PrivateKey) -> str:
+    """A compact JWS of any ``payload`` signed with ``key`` using ``header['alg']``."""
     alg = header["alg"]
     if alg not in ALGORITHMS:
         raise JoseError(f"algorithm {alg!r} is not allowed")
-    signing_input = f"{b64url(orjson.dumps(header))}.{b64url(orjson.dumps(claims))}"
+    signing_input = f"{b64url(orjson.dumps(header))}.{b64url(payload)}"
     data = signing_input.encode("ascii")
     digest = _HASHES[alg[2:]]()
     if alg[0] == "E":

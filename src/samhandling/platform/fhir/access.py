@@ -63,6 +63,8 @@ class Accessed:
     touched: list[Touched] = field(default_factory=list)  # what it returned or wrote
     status: int = 200
     error: FhirError | None = None  # why it failed (status >= 400)
+    # the type whose access rules governed it, when not ``type`` (an operation's access_type)
+    governed_by: str | None = None
 
 
 class AccessControl(Protocol):

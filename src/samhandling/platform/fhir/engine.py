@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode
 
-from samhandling.platform.fhir import access
+from samhandling.platform.fhir import access, binaries
 from samhandling.platform.fhir.access import (
     NO_TRAIL,
     OPEN_ACCESS,
@@ -21,6 +21,7 @@ from samhandling.platform.fhir.access import (
     Touched,
     Trail,
 )
+from samhandling.platform.fhir.binaries import BINARY, DEFAULT_MAX_BINARY_BYTES, Content
 from samhandling.platform.fhir.bindings import BindingRules, CodeValidator
 from samhandling.platform.fhir.content import loads, stamp
 from samhandling.platform.fhir.errors import FhirError, Issue, gone, not_found
@@ -45,6 +46,7 @@ from samhandling.platform.fhir.search.terminology import (
 )
 from samhandling.platform.fhir.search.terminology import resolve as resolve_terminology
 from samhandling.platform.fhir.storage import (
+    BinaryInfo,
     HistoryQuery,
     HistoryRow,
     ResourceVersion,
@@ -104,12 +106,14 @@ class FhirEngine:
         clock: Callable[[], datetime] = _now,
         registry: SearchRegistry | None = None,
         conditional_delete_max: int = 1,
+        max_binary_bytes: int = DEFAULT_MAX_BINARY_BYTES,
     ) -> None:
         self.store = store
         self._clock = clock
         self.registry = registry or SearchRegistry()
         self.executor = SearchExecutor(store.backend)
         self.conditional_delete_max = conditional_delete_max
+        self.max_binary_bytes = max_binary_bytes  # the largest Binary content accepted
         self._parameters_generation: int | None = None
         self.reindexing = False  # a reindex job is queued or running (set by the worker)
         # base URLs clients have addressed this server by: absolute references under them
@@ -247,6 +251,23 @@ class FhirEngine:
             check_id(query.id)
         return await (tx.history(query) if tx else self.store.history(query))
 
+    async def binary_info(
+        self, version: ResourceVersion, tx: StoreTransaction | None = None
+    ) -> BinaryInfo | None:
+        """Size and digests of a Binary version's content (None: it has none stored)."""
+        if version.type != BINARY or not binaries.has_content(version.content):
+            return None
+        return await (tx or self.store).binary_info(version.id, version.version)
+
+    async def binary_data(
+        self, version: ResourceVersion, tx: StoreTransaction | None = None
+    ) -> bytes | None:
+        """All of a Binary version's content, in memory (for checks of small documents; a
+        raw read streams instead); None when it has none."""
+        if version.type != BINARY or not binaries.has_content(version.content):
+            return None
+        return await binaries.read_all(tx or self.store, version.id, version.version)
+
     def parse_search(
         self, types: tuple[str, ...], items: list[tuple[str, str]], *, strict: bool = False
     ) -> SearchRequest:
@@ -301,6 +322,7 @@ class FhirEngine:
         tx: StoreTransaction,
         *,
         context: object = None,
+        content: Content | None = None,
     ) -> WriteResult:
         """Create unless a resource matches ``criteria`` (If-None-Exist): 0 -> create, 1 ->
         that resource (``created`` False), more -> 412."""
@@ -308,7 +330,9 @@ class FhirEngine:
         existing = await self.existing_match(type, criteria, tx)
         if existing is not None:
             return WriteResult(existing, created=False)
-        return await self.create(type, body, tx, warnings=warnings, context=context)
+        return await self.create(
+            type, body, tx, warnings=warnings, context=context, content=content
+        )
 
     async def existing_match(
         self, type: str, criteria: list[tuple[str, str]], tx: StoreTransaction
@@ -362,19 +386,23 @@ class FhirEngine:
         *,
         warnings: tuple[Issue, ...] | None = None,
         context: object = None,
+        content: Content | None = None,
     ) -> WriteResult:
-        """Create with a new server-assigned id (``warnings`` given: already validated)."""
+        """Create with a new server-assigned id (``warnings`` given: already validated);
+        a Binary's ``content`` given: its raw content (the resource has no ``data``)."""
         if warnings is None:
             body, warnings = await self.prepare_create(type, resource)
         else:
             assert isinstance(resource, dict)
             body = resource
+        body, content = self._split(type, body, content)
         async with self.transaction(tx) as t:
             await self.access.permit_write(context, type, body, None)
             version = ResourceVersion(type, new_id(), 1, self._clock(), None)
             version = _with_content(version, body)
             if not await t.insert_new(version, "POST", self.index(type, body)):
                 raise FhirError.of(409, "duplicate", f"{type}/{version.id} exists already")
+            await _store_content(t, version, content)
             if type == _SEARCH_PARAMETER:
                 await self._search_parameter_changed(t, version.id, None, body)
             written = WriteResult(version, created=True, warnings=warnings)
@@ -385,6 +413,8 @@ class FhirEngine:
         self, items: list[tuple[str, str, dict]], tx: StoreTransaction, *, context: object = None
     ) -> list[WriteResult]:
         """Create already validated resources with pre-assigned new ids in one round trip."""
+        split = [self._split(type, body, None) for type, _, body in items]
+        items = [(type, id, body) for (type, id, _), (body, _) in zip(items, split, strict=True)]
         for type, _, body in items:
             await self.access.permit_write(context, type, body, None)
         now = self._clock()
@@ -393,6 +423,8 @@ class FhirEngine:
         ]
         indexes = [self.index(t, body) for t, _, body in items]
         await tx.insert_many_new(versions, "POST", indexes)
+        for version, (_, content) in zip(versions, split, strict=True):
+            await _store_content(tx, version, content)
         for type, id, body in items:
             if type == _SEARCH_PARAMETER:
                 await self._search_parameter_changed(tx, id, None, body)
@@ -410,11 +442,14 @@ class FhirEngine:
         tx: StoreTransaction | None = None,
         *,
         context: object = None,
+        content: Content | None = None,
     ) -> WriteResult:
-        """Update, or create with the client-chosen ``id`` when it does not exist."""
+        """Update, or create with the client-chosen ``id`` when it does not exist (a Binary's
+        ``content`` given: its raw content)."""
         check_resource_type(type)
         check_id(id)
         body, warnings = await self.validate(resource, type, id=id)
+        body, content = self._split(type, body, content)
         index = self.index(type, body)
         async with self.transaction(tx) as t:
             current = await t.current(type, id)
@@ -423,6 +458,7 @@ class FhirEngine:
                 await self.access.permit_write(context, type, body, None)
                 first = _with_content(ResourceVersion(type, id, 1, self._clock(), None), body)
                 if await t.insert_new(first, "PUT", index):
+                    await _store_content(t, first, content)
                     if type == _SEARCH_PARAMETER:
                         await self._search_parameter_changed(t, id, None, body)
                     written = WriteResult(first, created=True, warnings=warnings)
@@ -434,6 +470,7 @@ class FhirEngine:
             await self.access.permit_write(context, type, body, current.content)
             new = self._next_version(current, body)
             await t.replace(new, "PUT", current.version, index)
+            await _store_content(t, new, content)
             if type == _SEARCH_PARAMETER:
                 await self._search_parameter_changed(t, id, current.content, body)
             written = WriteResult(new, created=current.deleted, warnings=warnings, previous=current)
@@ -461,7 +498,7 @@ class FhirEngine:
             if current.deleted:
                 raise gone(type, id, current.version)
             _check_preconditions(preconditions, current)
-            original = loads(current.content)  # type: ignore[arg-type]
+            original = loads(await self._with_data(current, t))
             try:
                 if patch_format == JSON_PATCH:
                     patched = apply_json_patch(original, patch)
@@ -475,9 +512,11 @@ class FhirEngine:
                 body, warnings = await self.validate(patched, type, id=id)
             except FhirError as error:  # the request was well-formed; its result is not
                 raise FhirError(422, error.issues) from None
+            body, content = self._split(type, body, None)
             await self.access.permit_write(context, type, body, current.content)
             new = self._next_version(current, body)
             await t.replace(new, "PATCH", current.version, self.index(type, body))
+            await _store_content(t, new, content)
             if type == _SEARCH_PARAMETER:
                 await self._search_parameter_changed(t, id, current.content, body)
             written = WriteResult(new, created=False, warnings=warnings, previous=current)
@@ -512,6 +551,20 @@ class FhirEngine:
             await self._tell_trail(t, context, access.DELETE, written)
             return written
 
+    def _split(self, type: str, body: dict, content: Content | None) -> tuple[dict, Content | None]:
+        """A validated resource as stored, and the Binary content kept out of its row."""
+        if type != BINARY:
+            assert content is None, "only a Binary has raw content"
+            return body, None
+        return binaries.split(body, content, self.max_binary_bytes)
+
+    async def _with_data(self, version: ResourceVersion, tx: StoreTransaction) -> bytes:
+        """A stored version's JSON, a Binary's ``data`` put back."""
+        assert version.content is not None
+        if version.type != BINARY:
+            return version.content
+        return await binaries.attach(tx, version, version.content)
+
     async def _tell_trail(
         self, tx: StoreTransaction, context: object, kind: str, written: WriteResult
     ) -> None:
@@ -533,6 +586,14 @@ class FhirEngine:
             current.type, current.id, current.version + 1, self._later(current), None
         )
         return _with_content(version, body)
+
+
+async def _store_content(
+    tx: StoreTransaction, version: ResourceVersion, content: Content | None
+) -> None:
+    """Store a Binary version's content (in the transaction that stores the version)."""
+    if content is not None:
+        await tx.write_binary(version.id, version.version, content.info, content.chunks())
 
 
 def _with_content(version: ResourceVersion, body: dict) -> ResourceVersion:

@@ -143,6 +143,7 @@ class OperationCall:
     base: str
     # the resource versions the handler looked at on the caller's behalf (for the trail)
     touched: list[Touched] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)  # more HTTP response headers
 
 
 Handler = Callable[[OperationCall], Awaitable[dict]]

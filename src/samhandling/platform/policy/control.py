@@ -216,22 +216,22 @@ class Policy:
     async def permit_write(
         self, context: object, type: str, new: dict | None, current: bytes | None
     ) -> None:
-        """The owner's write rule; then, for health information, the rules for every
-        patient the resource concerns before and after."""
+        """For health information, the rules for the patients of the stored resource (so
+        that a hidden or refused one is not revealed by the owner's rules); the owner's
+        write rule; then the rules for the patients of the new resource."""
         if not isinstance(context, AccessContext):
             raise FhirError.of(401, "login", "an access token is required")
+        health = self.is_health(type)
+        if health and current is not None:
+            before = orjson.loads(current)
+            decision = await self._judge(context, type, before, writing=True)
+            if decision is not None and _hidden(decision, type, before):
+                raise not_found(type, str(before.get("id")))
         permit = self.service_of(type).permit_write.get(type)
         if permit is not None:
             await permit(context, new, current)
-        if not self.is_health(type):
-            return
-        before = orjson.loads(current) if current is not None else None
-        for resource in (before, new):
-            if resource is None:
-                continue
-            decision = await self._judge(context, type, resource, writing=True)
-            if decision is not None and resource is before and _hidden(decision, type, before):
-                raise not_found(type, str(before.get("id")))
+        if health and new is not None:
+            await self._judge(context, type, new, writing=True)
 
     async def _judge(
         self, context: AccessContext, type: str, resource: dict, writing: bool = False

@@ -129,7 +129,7 @@ class PatientFinder:
         for value in leaf.values:
             if value.startswith(PATIENT_PREFIX):
                 keys.add(PATIENT_PREFIX + value[len(PATIENT_PREFIX) :])
-            elif leaf.modifier == "Patient" or ("/" not in value and param.targets == ("Patient",)):
+            elif leaf.modifier == "Patient" or ("/" not in value and _bare_is_patient(param)):
                 keys.add(PATIENT_PREFIX + value)
         return keys
 
@@ -153,6 +153,13 @@ def _names_patient(param: SearchParam) -> bool:
         or (type == "Patient" and code == "link")
         or ("Patient" in param.targets and set(param.targets) <= {"Patient", "Group"})
     )
+
+
+def _bare_is_patient(param: SearchParam) -> bool:
+    """Whether a bare id (no type) in ``param`` can only name a Patient: it targets Patients
+    only, or it is R4's ``patient`` parameter, whose expression keeps only references that
+    resolve to a Patient (``subject.where(resolve() is Patient)``)."""
+    return param.targets == ("Patient",) or (param.code == "patient" and "Patient" in param.targets)
 
 
 def _person_number(token: str) -> str | None:

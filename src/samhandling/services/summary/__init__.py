@@ -1,5 +1,5 @@
-"""Kjernejournal (the summary care record): critical information, and (to come) the health
-indicator, document sharing and the patient summary, on the FHIR engine under the
+"""Kjernejournal (the summary care record): critical information, the health indicator,
+document sharing (IHE MHD) and the patient summary, on the FHIR engine under the
 platform's health-data rules. See docs/services/kjernejournal.md.
 """
 
@@ -12,8 +12,11 @@ from samhandling.platform.policy.choices import NoPrivacyRegister
 from samhandling.platform.policy.registers import NoRegisters
 from samhandling.platform.service import Runtime, Service
 from samhandling.services.summary.checks import critical_check
+from samhandling.services.summary.documents import configure_documents
 from samhandling.services.summary.indicator import indicator_operation
 from samhandling.services.summary.model import CODE_BINDINGS, CRITICAL_TYPES
+from samhandling.services.summary.open_record import open_record_operation
+from samhandling.services.summary.patient_summary import install_patient_summary
 from samhandling.services.summary.policy import READ_SCOPE, WRITE_SCOPE, summary_policy
 from samhandling.services.summary.search_parameters import install_search_parameters
 from samhandling.settings import Settings
@@ -38,10 +41,15 @@ def configure(engine: FhirEngine, settings: Settings) -> None:
         )
     for binding in CODE_BINDINGS:
         engine.bindings.add(binding)
+    configure_documents(
+        engine,
+        max_bytes=settings.max_binary_bytes,
+        allow_synthetic=settings.allow_synthetic_identifiers,
+    )
 
 
 def _policy(runtime: Runtime) -> ServicePolicy:
-    return summary_policy()
+    return summary_policy(runtime.engine)
 
 
 async def _start(runtime: Runtime) -> None:
@@ -51,6 +59,8 @@ async def _start(runtime: Runtime) -> None:
     privacy = runtime.services.get("privacy_register", NoPrivacyRegister())
     await install_search_parameters(runtime.engine)
     runtime.engine.add_operation(indicator_operation(runtime.engine, lookups, privacy))
+    runtime.engine.add_operation(open_record_operation(runtime.engine, lookups, privacy))
+    install_patient_summary(runtime)
 
 
 SERVICE = Service(

@@ -9,7 +9,7 @@ holds a document's bytes, and the rules of an ITI-65 Provide Document Bundle.
 - ``configure_documents(engine)``: adds them to the engine.
 
 ITI-66 (Find Lists), ITI-67 (Find Document References) and ITI-68 (Retrieve Document) are
-the engine's ordinary searches and reads. docs/services/kjernejournal-documents.md says
+the engine's ordinary searches and reads. docs/services/kjernejournal.md (Documents) says
 what is stored where, with examples.
 """
 
@@ -72,7 +72,7 @@ SOURCE_KINDS: Final = {
 MHD_LIST_TYPES: Final = "https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes"
 SUBMISSION_SET: Final = "submissionset"
 
-DEFAULT_MAX_DOCUMENT_BYTES: Final = 20 * 1024 * 1024
+DEFAULT_MAX_DOCUMENT_BYTES: Final = 64 * 1024 * 1024  # the engine's Binary limit by default
 STATUSES: Final = frozenset({"current", "superseded", "entered-in-error"})
 SHA1_BYTES: Final = 20
 PATIENT_REFERENCE: Final = re.compile(r"^Patient/[A-Za-z0-9\-.]{1,64}$")

@@ -17,16 +17,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from samhandling.platform.fhir.access import Touched
 from samhandling.platform.fhir.datetimes import format_instant
 from samhandling.platform.fhir.definitions import patient_compartment
 from samhandling.platform.fhir.engine import FhirEngine
-from samhandling.platform.fhir.errors import FhirError
-from samhandling.platform.fhir.operations import INSTANCE, TYPE, Operation, OperationCall
+from samhandling.platform.fhir.operations import Operation, OperationCall
 from samhandling.platform.fhir.search.sql import numbered
-from samhandling.platform.identifiers import DNR_SYSTEM, FNR_SYSTEM, identifier_error
 from samhandling.platform.policy.choices import PrivacyRegister
 from samhandling.platform.policy.registers import PersonRegister
+from samhandling.services.summary.lookup import RecordLookup, patient_operation
 from samhandling.services.summary.model import CATEGORY, CRITICAL_TYPES, SERVICE_NAME
 from samhandling.services.summary.search_parameters import CATEGORY_CODE
 
@@ -55,45 +53,29 @@ def indicator_operation(
     engine: FhirEngine, persons: PersonRegister, privacy: PrivacyRegister
 ) -> Operation:
     """``$helseindikator`` on Patient, governed by Kjernejournal's access rules."""
-    indicator = HealthIndicator(engine, persons, privacy)
-    return Operation(
-        name="helseindikator",
-        handler=indicator,
-        types=("Patient",),
-        levels=frozenset({TYPE, INSTANCE}),
-        access_type="Flag",  # Kjernejournal's rules and scopes (any type it owns)
-        documentation="Whether the patient has a kjernejournal, critical information, "
-        "documents, or has reserved themself; Kjernejournal's status codes.",
+    return patient_operation(
+        "helseindikator",
+        HealthIndicator(engine, persons, privacy),
+        "Whether the patient has a kjernejournal, critical information, documents, or has "
+        "reserved themself; Kjernejournal's status codes.",
     )
 
 
-class HealthIndicator:
+class HealthIndicator(RecordLookup):
     """Answers ``$helseindikator``."""
 
-    def __init__(
-        self, engine: FhirEngine, persons: PersonRegister, privacy: PrivacyRegister
-    ) -> None:
-        self._engine = engine
-        self._persons = persons
-        self._privacy = privacy
-
     async def __call__(self, call: OperationCall) -> dict[str, Any]:
-        pid = await self._person_number(call)
-        if pid is None:
-            return _parameters(INVALID)
-        facts = await self._persons.facts(pid)
-        if facts is None or facts.patient_id is None:
-            return _parameters(INVALID)
-        current = await self._engine.store.read("Patient", facts.patient_id)
-        if current is not None:
-            call.touched.append(Touched("Patient", current.id, current.version, current.content))
-        choices = await self._privacy.choices(pid)
+        patient = await self.patient_of(call)
+        if patient is None:
+            return indicator_parameters(INVALID)
+        pid, patient_id = patient
+        choices = await self.privacy.choices(pid)
         if choices.reserves(SERVICE_NAME):
-            return _parameters(NO_RECORD, reserved=True)
-        counts = await self._counts(facts.patient_id)
+            return indicator_parameters(NO_RECORD, reserved=True)
+        counts = await self._counts(patient_id)
         critical = {t: v for t, v in counts.items() if t in CRITICAL_TYPES}
         status = CRITICAL if critical else AVAILABLE
-        return _parameters(
+        return indicator_parameters(
             status,
             reserved=False,
             critical=critical,
@@ -101,26 +83,9 @@ class HealthIndicator:
             blocked=bool(choices.blocked),
         )
 
-    async def _person_number(self, call: OperationCall) -> str | None:
-        if call.id is not None:
-            return await self._persons.pid_of(call.id)
-        given = call.parameters.get("identifier")
-        if not isinstance(given, str) or not given:
-            raise FhirError.of(
-                400, "required", "$helseindikator needs identifier=<fødselsnummer>", "identifier"
-            )
-        system, bar, value = given.rpartition("|")
-        if bar and system not in (FNR_SYSTEM, DNR_SYSTEM):
-            raise FhirError.of(
-                400, "invalid", "identifier must be a fødselsnummer or a D-number", "identifier"
-            )
-        if all(identifier_error(s, value) for s in (FNR_SYSTEM, DNR_SYSTEM)):
-            return None
-        return value
-
     async def _counts(self, patient_id: str) -> dict[str, tuple[int, str]]:
         """(how many, last changed) per type of the patient's entries, in one query."""
-        registry = self._engine.registry
+        registry = self.engine.registry
         types = sorted((*CRITICAL_TYPES, *DOCUMENT_TYPES))
         pids = [
             p.pid
@@ -148,7 +113,7 @@ class HealthIndicator:
             f" WHERE c.pid IN ({', '.join('?' * len(categorised))}) AND c.system = ?))"
             " GROUP BY r.type"
         )
-        store = self._engine.store
+        store = self.engine.store
         if store.backend == "postgresql":
             sql = numbered(sql)
         arguments = [
@@ -173,7 +138,7 @@ def _instant(value: object) -> str:
     return format_instant(value)
 
 
-def _parameters(
+def indicator_parameters(
     status: int,
     *,
     reserved: bool | None = None,
@@ -181,6 +146,8 @@ def _parameters(
     documents: bool | None = None,
     blocked: bool | None = None,
 ) -> dict[str, Any]:
+    """The indicator as a Parameters resource (``critical``: per type, how many entries and
+    when they last changed)."""
     parameter: list[dict[str, Any]] = [
         {"name": "status", "valueInteger": status},
         {"name": "statusText", "valueString": STATUS_TEXT[status]},

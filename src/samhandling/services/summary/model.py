@@ -16,7 +16,9 @@ SERVICE_NAME = "kjernejournal"  # in audit records, reservations and powers of a
 CRITICAL_TYPES = frozenset(
     {"AllergyIntolerance", "Condition", "Procedure", "DeviceUseStatement", "Flag"}
 )
-SUMMARY_TYPES = CRITICAL_TYPES
+# shared documents (IHE MHD): the metadata, the SubmissionSet List, the content
+SHARING_TYPES = frozenset({"DocumentReference", "List", "Binary"})
+SUMMARY_TYPES = CRITICAL_TYPES | SHARING_TYPES
 
 # Kjernejournal's categories of critical information (the numbering of its FHIR API)
 CATEGORY = f"{OWN}/CodeSystem/critical-information-category"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import orjson
 
 from samhandling.platform.auth.context import AccessContext, Principal
+from samhandling.platform.fhir.engine import FhirEngine
 from samhandling.platform.fhir.errors import FhirError
 from samhandling.platform.policy.service import PermitWrite, ServicePolicy
 from samhandling.services.summary.critical import (
@@ -29,21 +30,30 @@ from samhandling.services.summary.critical import (
     is_retracted,
     recorder_of,
 )
+from samhandling.services.summary.document_rules import DocumentRules
 from samhandling.services.summary.model import CRITICAL_TYPES, SERVICE_NAME, SUMMARY_TYPES
 
 READ_SCOPE = "samhandling:kjernejournal/read"
 WRITE_SCOPE = "samhandling:kjernejournal/write"
 
 
-def summary_policy() -> ServicePolicy:
-    """Kjernejournal's policy over the types it owns."""
+def summary_policy(engine: FhirEngine | None) -> ServicePolicy:
+    """Kjernejournal's policy over the types it owns: critical information, and shared
+    documents (`document_rules`)."""
+    narrow, present, annotate, permit_documents = DocumentRules(engine).hooks()
     return ServicePolicy(
         types=SUMMARY_TYPES,
         read_scope=READ_SCOPE,
         write_scope=WRITE_SCOPE,
         service=SERVICE_NAME,
         health=True,
-        permit_write={t: critical_write_rule(t) for t in sorted(CRITICAL_TYPES)},
+        narrow=narrow,
+        present=present,
+        annotate=annotate,
+        permit_write={
+            **{t: critical_write_rule(t) for t in sorted(CRITICAL_TYPES)},
+            **permit_documents,
+        },
     )
 
 

@@ -15,6 +15,7 @@ from samhandling.infrastructure.secrets import derive
 from samhandling.platform.auth.tokens import AccessTokenVerifier
 from samhandling.platform.directory import EmptyDirectory, PersonDirectory
 from samhandling.platform.service import Runtime, RuntimeRef, Service
+from samhandling.platform.signing import KeySigner
 from samhandling.services.trust.assertion import ClientAuthenticator
 from samhandling.services.trust.clients import ClientRegistry
 from samhandling.services.trust.identity import IdentityProvider, TestIdentityProvider
@@ -76,6 +77,7 @@ async def _start(runtime: Runtime) -> None:
     trust = build(runtime)
     await trust.keys.current()  # the first key is made here, not on the first request
     runtime.services["trust"] = trust
+    runtime.services["signer"] = KeySigner(trust.keys)  # documents signed with the platform key
 
 
 def _routes(runtime: RuntimeRef) -> list[BaseRoute]:

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from samhandling.platform.auth.guard import ACCESS_CONTEXT  # the caller (opaque here)
+from samhandling.platform.fhir.binaries import BINARY, RawContent, Upload, raw_resource
 from samhandling.platform.fhir.content import parse_json
 from samhandling.platform.fhir.engine import NO_PRECONDITIONS, FhirEngine
 from samhandling.platform.fhir.errors import FhirError
@@ -20,6 +21,8 @@ from samhandling.platform.fhir.rest.capability import capability_statement
 from samhandling.platform.fhir.rest.http import (
     check_acceptable,
     check_json_body,
+    content_length,
+    content_sha256,
     error_response,
     fhir_response,
     media_type,
@@ -28,7 +31,10 @@ from samhandling.platform.fhir.rest.http import (
     preconditions,
     prefer_handling,
     prefer_return,
+    raw_content_type,
+    raw_response,
     version_headers,
+    wants_resource,
 )
 from samhandling.platform.fhir.rest.interactions import (
     Interaction,
@@ -71,20 +77,31 @@ class FhirEndpoint:
         # a plain dict: Starlette's Headers scans the raw list on every lookup
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         params = request.query_params
-        check_acceptable(headers, params)
         path = scope["path"][len(self.prefix) :]
+        target = parse_target(path)
+        raw = (
+            method in ("GET", "HEAD")
+            and _binary(target)
+            and target.id is not None
+            and not wants_resource(headers, params)
+        )
+        if not raw:
+            check_acceptable(headers, params)
         base = self.base_url(scope, headers)
         if base not in self.engine.local_bases and len(self.engine.local_bases) < 64:
             self.engine.local_bases.add(base)
-        target = parse_target(path)
         if target.operation == "metadata":
             if method not in ("GET", "HEAD"):
                 raise FhirError.of(405, "not-supported", "metadata is read-only")
             return fhir_response(self._capabilities(base))
         body: object = None
         fmt = None
+        upload = None
         if method == "POST" and target.operation == "_search":
             params = QueryParams([*params.multi_items(), *await self._form(request, headers)])
+        elif method in ("POST", "PUT") and _binary(target) and (kind := raw_content_type(headers)):
+            body = raw_resource(kind, headers.get("x-security-context"), target.id)
+            upload = self._upload(request, headers)
         elif method in _BODY_METHODS:
             fmt = patch_format(headers) if method == "PATCH" else None
             if method != "PATCH":
@@ -109,8 +126,14 @@ class FhirEndpoint:
             strict=prefer_handling(headers) == "strict",
             if_none_exist=headers.get("if-none-exist") if method == "POST" else None,
             context=scope.get(ACCESS_CONTEXT),
+            raw=raw,
+            content=upload,
         )
-        result = await execute(self.engine, interaction)
+        try:
+            result = await execute(self.engine, interaction)
+        finally:
+            if upload is not None:
+                upload.close()
         return _respond(method, headers, result, base)
 
     def _capabilities(self, base: str) -> dict:
@@ -146,14 +169,14 @@ class FhirEndpoint:
             raise FhirError.of(400, "invalid", "the form body is not UTF-8") from None
         return parse_qsl(text, keep_blank_values=True)
 
+    def _upload(self, request: Request, headers: dict[str, str]) -> Upload:
+        """The body of a raw Binary write, to be received when the interaction runs."""
+        limit = self.engine.max_binary_bytes
+        return Upload(request.stream(), limit, content_length(headers), content_sha256(headers))
+
     async def _read_body(self, request: Request, headers: dict[str, str]) -> bytes:
-        declared = headers.get("content-length")
-        if (
-            declared is not None
-            and declared.isascii()
-            and declared.isdigit()
-            and int(declared) > self.max_body_bytes
-        ):
+        declared = content_length(headers)
+        if declared is not None and declared > self.max_body_bytes:
             raise _too_large(self.max_body_bytes)
         chunks = []
         size = 0
@@ -176,6 +199,7 @@ class FhirEndpoint:
 def _respond(method: str, request_headers: dict[str, str], result: Result, base: str) -> Response:
     version = result.version
     headers = version_headers(version) if version is not None else {}
+    headers.update(result.headers)
     if version is None:
         return fhir_response(result.body, result.status, headers)
     if result.location:
@@ -187,7 +211,20 @@ def _respond(method: str, request_headers: dict[str, str], result: Result, base:
         and not_modified(request_headers, version)
     ):
         return Response(status_code=304, headers=headers)
-    return fhir_response(None if method == "HEAD" else result.body, result.status, headers)
+    if isinstance(result.body, RawContent):
+        return raw_response(result.body, headers, head=method == "HEAD")
+    return fhir_response(None if method == "HEAD" else result.body, result.status, headers)  # type: ignore[arg-type]
+
+
+def _binary(target: Target) -> bool:
+    """Whether ``target`` is the Binary type or one Binary (or a version of it), where raw
+    content may be read or written (R4 binary.html#rest)."""
+    return (
+        target.type == BINARY
+        and target.compartment is None
+        and target.operation is None
+        and (not target.history or target.version is not None)
+    )
 
 
 def _too_large(limit: int) -> FhirError:

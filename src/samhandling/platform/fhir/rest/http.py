@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -9,8 +11,9 @@ from email.utils import formatdate, parsedate_to_datetime
 from functools import lru_cache
 
 from starlette.datastructures import QueryParams
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
+from samhandling.platform.fhir.binaries import RawContent
 from samhandling.platform.fhir.content import dumps
 from samhandling.platform.fhir.engine import FHIRPATH_PATCH, JSON_PATCH, Preconditions
 from samhandling.platform.fhir.errors import FhirError
@@ -24,6 +27,18 @@ _XML_TYPES = frozenset(
     {"application/fhir+xml", "application/xml", "text/xml", "application/xml+fhir", "xml"}
 )
 _ETAG = re.compile(r'\s*(?:W/)?"(\d{1,9})"\s*')
+# R4 binary.html#rest: a Binary is read and written as a resource in FHIR's own formats
+# (application/json and text/json too: this server takes them as FHIR JSON), as its raw
+# content in any other media type (application/xml included: a CDA document, say)
+_FHIR_TYPES = _JSON_TYPES | {"application/fhir+xml", "application/xml+fhir"}
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*")
+_SHA256_DIGEST = re.compile(r"(?:^|,)\s*sha-256\s*=\s*:([A-Za-z0-9+/=]+):", re.IGNORECASE)
+# raw content is the client's, served from the API's origin: never sniffed, and run (if a
+# browser opens an HTML document) in a sandbox without scripts or this origin's cookies
+_RAW_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "content-security-policy": "default-src 'none'; sandbox",
+}
 
 
 def check_acceptable(headers: Mapping[str, str], query: QueryParams) -> None:
@@ -46,6 +61,66 @@ def check_acceptable(headers: Mapping[str, str], query: QueryParams) -> None:
     raise FhirError.of(
         406, "not-supported", f"cannot answer as {accept!r}; this server speaks FHIR JSON"
     )
+
+
+def wants_resource(headers: Mapping[str, str], query: QueryParams) -> bool:
+    """Whether a read of a Binary asks for the resource (``_format``, or a FHIR media type
+    in ``Accept``) rather than its raw content."""
+    if "_format" in query:
+        return True
+    for part in (headers.get("accept") or "").split(","):
+        kind, _, parameters = part.partition(";")
+        if kind.strip().lower() in _FHIR_TYPES and not _refused(parameters):
+            return True
+    return False
+
+
+def _refused(parameters: str) -> bool:
+    """Whether media-range parameters say ``q=0``."""
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return float(value) == 0
+            except ValueError:
+                return False
+    return False
+
+
+def raw_content_type(headers: Mapping[str, str]) -> str | None:
+    """The Content-Type of a Binary write whose body is the raw content (any media type but
+    FHIR's), whitespace normalised; None for a FHIR body. 415 for a malformed one."""
+    kind = media_type(headers)
+    if kind is None or kind in _FHIR_TYPES:
+        return None
+    if not _MEDIA_TYPE.fullmatch(kind):
+        raise FhirError.of(415, "not-supported", f"Content-Type {kind!r} is not a media type")
+    return " ".join(headers["content-type"].split())
+
+
+def content_length(headers: Mapping[str, str]) -> int | None:
+    """The declared Content-Length, when it is a number."""
+    declared = headers.get("content-length")
+    if declared is not None and declared.isascii() and declared.isdigit():
+        return int(declared)
+    return None
+
+
+def content_sha256(headers: Mapping[str, str]) -> bytes | None:
+    """The SHA-256 a client states for its body (RFC 9530 ``Content-Digest`` or
+    ``Repr-Digest``: ``sha-256=:<base64>:``), None when it states none; 400 when malformed."""
+    for name in ("content-digest", "repr-digest"):
+        value = headers.get(name)
+        match = _SHA256_DIGEST.search(value) if value else None
+        if match:
+            try:
+                digest = base64.b64decode(match[1], validate=True)
+            except (binascii.Error, ValueError):
+                digest = b""
+            if len(digest) != 32:
+                raise FhirError.of(400, "invalid", f"{name}: sha-256 must be 32 bytes, base64")
+            return digest
+    return None
 
 
 def check_json_body(headers: Mapping[str, str]) -> None:
@@ -170,6 +245,20 @@ def fhir_response(
         headers,
         media_type=None if body is None else CONTENT_TYPE,
     )
+
+
+def raw_response(raw: RawContent, headers: dict[str, str], head: bool = False) -> Response:
+    """A Binary's content as its own media type, streamed chunk by chunk."""
+    headers = {
+        **headers,
+        **_RAW_HEADERS,
+        "content-type": raw.content_type,
+        "content-length": str(raw.size),
+        "repr-digest": f"sha-256=:{base64.b64encode(raw.sha256).decode()}:",
+    }
+    if head:
+        return Response(status_code=200, headers=headers)
+    return StreamingResponse(raw.chunks(), 200, headers)
 
 
 def error_response(error: FhirError) -> Response:

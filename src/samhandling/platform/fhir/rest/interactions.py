@@ -14,8 +14,9 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.datastructures import QueryParams
 
-from samhandling.platform.fhir import access
+from samhandling.platform.fhir import access, binaries
 from samhandling.platform.fhir.access import Accessed, Touched
+from samhandling.platform.fhir.binaries import BINARY, Content, RawContent, Upload
 from samhandling.platform.fhir.content import dumps, loads
 from samhandling.platform.fhir.datetimes import (
     DateTimeFormatError,
@@ -82,6 +83,8 @@ class Interaction:
     strict: bool = False  # Prefer: handling=strict
     if_none_exist: str | None = None  # conditional create criteria (a query string)
     context: object = None  # the caller, as the platform's access control knows them
+    raw: bool = False  # a read of a Binary's content itself, not of the resource
+    content: Upload | None = None  # a Binary's raw content (a create or update)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +93,10 @@ class Result:
 
     status: int
     version: ResourceVersion | None = None  # gives ETag, Last-Modified (and Location)
-    body: bytes | dict | None = None
+    body: bytes | dict | RawContent | None = None
     location: bool = False
     touched: tuple[Touched, ...] = ()  # the resources it returned (for the trail)
+    headers: dict[str, str] = field(default_factory=dict)  # more HTTP response headers
 
     @property
     def status_line(self) -> str:
@@ -169,16 +173,17 @@ async def execute(
         result = await _execute(engine, interaction, tx)
     except FhirError as error:
         if tx is None:
-            await engine.trail.record(_accessed(interaction, error.status, (), error), None)
+            await engine.trail.record(_accessed(engine, interaction, error.status, (), error), None)
         raise
     # writes are told by the engine; a write that wrote nothing but returned a resource (a
     # conditional create that found one) is told here, as what it showed
     if interaction_kind(interaction) not in access.WRITE_KINDS or result.touched:
-        await engine.trail.record(_accessed(interaction, result.status, result.touched), tx)
+        await engine.trail.record(_accessed(engine, interaction, result.status, result.touched), tx)
     return result
 
 
 def _accessed(
+    engine: FhirEngine,
     interaction: Interaction,
     status: int,
     touched: tuple[Touched, ...],
@@ -186,6 +191,10 @@ def _accessed(
 ) -> Accessed:
     target = interaction.target
     query = str(interaction.params) or interaction.if_none_exist or None
+    governed_by = None
+    if target.operation is not None:
+        operation = engine.operations.find(target.operation[1:], target.type, target.id)
+        governed_by = operation.access_type if operation is not None else None
     return Accessed(
         interaction.context,
         interaction_kind(interaction),
@@ -195,6 +204,7 @@ def _accessed(
         list(touched),
         status,
         error,
+        governed_by,
     )
 
 
@@ -202,6 +212,8 @@ async def _execute(
     engine: FhirEngine, interaction: Interaction, tx: StoreTransaction | None = None
 ) -> Result:
     await authorize(engine, interaction)
+    if interaction.content is not None:  # received once the caller may write, before any
+        await interaction.content.receive()  # transaction (a slow upload holds no lock)
     method, target = interaction.method, interaction.target
     if (target.operation == "_search" and method == "POST") or (
         method in ("GET", "HEAD")
@@ -228,14 +240,18 @@ async def _execute(
     if target.version is not None:
         if method in ("GET", "HEAD"):
             found = await engine.vread(target.type, target.id, target.version, tx)  # type: ignore[arg-type]
-            return await _read_result(engine, interaction, found, current=False)
+            return await _read_result(engine, interaction, found, tx, current=False)
         raise _method_not_allowed(method, target)
     if target.id is None:
         if method == "POST" and interaction.if_none_exist is not None:
             return await _conditional_create(engine, interaction, tx)
         if method == "POST":
             created = await engine.create(
-                target.type, interaction.body, tx, context=interaction.context
+                target.type,
+                interaction.body,
+                tx,
+                context=interaction.context,
+                content=await _received(interaction),
             )
             return await visible_write_result(engine, interaction, created)
         if method in ("PUT", "PATCH", "DELETE") and criteria_of(interaction.params):
@@ -243,7 +259,7 @@ async def _execute(
         raise _method_not_allowed(method, target)
     if method in ("GET", "HEAD"):
         found = await engine.read(target.type, target.id, tx)
-        return await _read_result(engine, interaction, found)
+        return await _read_result(engine, interaction, found, tx)
     if method == "PUT":
         written = await engine.update(
             target.type,
@@ -252,6 +268,7 @@ async def _execute(
             interaction.preconditions,
             tx,
             context=interaction.context,
+            content=await _received(interaction),
         )
         return await visible_write_result(engine, interaction, written)
     if method == "PATCH":
@@ -271,6 +288,11 @@ async def _execute(
         )
         return Result(204, deleted.resource if deleted else None)
     raise _method_not_allowed(method, target)
+
+
+async def _received(interaction: Interaction) -> Content | None:
+    """A raw write's content (received by `_execute` after `authorize`)."""
+    return await interaction.content.receive() if interaction.content is not None else None
 
 
 async def run_operation(engine: FhirEngine, interaction: Interaction) -> Result:
@@ -295,7 +317,7 @@ async def run_operation(engine: FhirEngine, interaction: Interaction) -> Result:
         raise FhirError.of(405, "not-supported", f"{target.operation} takes {allowed}")
     call = OperationCall(target.type, target.id, parameters, interaction.context, interaction.base)
     body = await operation.handler(call)
-    return Result(200, None, dumps(body), touched=tuple(call.touched))
+    return Result(200, None, dumps(body), touched=tuple(call.touched), headers=call.headers)
 
 
 def criteria_of(params: QueryParams) -> list[tuple[str, str]]:
@@ -316,6 +338,7 @@ async def _conditional_create(
             criteria,
             t,
             context=interaction.context,
+            content=await _received(interaction),
         )
     if written.created:
         return await visible_write_result(engine, interaction, written)
@@ -380,6 +403,7 @@ async def search(
     if target.type is not None:
         check_resource_type(target.type)
     touched: list[Touched] = []
+    headers: dict[str, str] = {}
     bundle = await run_search(
         engine,
         path=target.path() if target.operation != "_search" else (target.type or ""),
@@ -391,8 +415,9 @@ async def search(
         tx=tx,
         context=interaction.context,
         touched=touched,
+        headers=headers,
     )
-    return Result(200, None, dumps(bundle), touched=tuple(touched))
+    return Result(200, None, dumps(bundle), touched=tuple(touched), headers=headers)
 
 
 def _method_not_allowed(method: str, target: Target) -> FhirError:
@@ -411,13 +436,23 @@ async def visible_content(
 
 
 async def _read_result(
-    engine: FhirEngine, interaction: Interaction, version: ResourceVersion, current: bool = True
+    engine: FhirEngine,
+    interaction: Interaction,
+    version: ResourceVersion,
+    tx: StoreTransaction | None,
+    current: bool = True,
 ) -> Result:
     params = interaction.params
     summary = params.get("_summary")
     elements = params.get("_elements")
     content = await visible_content(engine, interaction.context, version, current)
     touched = (Touched(version.type, version.id, version.version, content),)
+    if version.type == BINARY:
+        source = tx if tx is not None else engine.store
+        if interaction.raw:
+            return await _raw_result(source, version, content, touched)
+        if interaction.method != "HEAD":  # a HEAD sends no body: the data stays where it is
+            content = await binaries.attach(source, version, content)
     if summary is None and elements is None:
         return Result(200, version, content, touched=touched)
     resource = loads(content)
@@ -430,6 +465,22 @@ async def _read_result(
     if elements is not None:
         resource = select_elements(resource, elements.split(","))
     return Result(200, version, resource, touched=touched)
+
+
+async def _raw_result(
+    source: binaries.ContentSource,
+    version: ResourceVersion,
+    shown: bytes,
+    touched: tuple[Touched, ...],
+) -> Result:
+    """A raw read of a Binary: its content, and the reference in its securityContext."""
+    resource = loads(shown)
+    assert isinstance(resource, dict)
+    raw = await binaries.raw_content(source, version, resource)
+    context = resource.get("securityContext")
+    reference = context.get("reference") if isinstance(context, dict) else None
+    headers = {"x-security-context": reference} if isinstance(reference, str) else {}
+    return Result(200, version, raw, touched=touched, headers=headers)
 
 
 def _touched(version: ResourceVersion) -> Touched:

@@ -36,18 +36,21 @@ def search_types(target_type: str | None, items: list[tuple[str, str]]) -> tuple
 
 
 def compartment_criterion(
-    engine: FhirEngine, owner_type: str, owner_id: str, resource_type: str
+    engine: FhirEngine, owner_type: str, owner_id: str, resource_types: tuple[str, ...]
 ) -> Compartment:
-    """The criterion ``{owner_type}/{owner_id}/{resource_type}`` adds to a search."""
+    """The criterion ``{owner_type}/{owner_id}/{type}`` adds to a search of one type, or
+    ``{owner_type}/{owner_id}/*?_type=...`` to one of several."""
     if owner_type != "Patient":
         raise FhirError.of(
             400, "not-supported", f"only the Patient compartment is supported, not {owner_type}"
         )
-    codes = patient_compartment().get(resource_type)
-    if not codes:
-        raise FhirError.of(400, "invalid", f"{resource_type} is not in the Patient compartment")
-    params = tuple(p for c in codes if (p := engine.registry.get(resource_type, c)) is not None)
-    return Compartment(params, owner_type, owner_id)
+    params = []
+    for resource_type in resource_types:
+        codes = patient_compartment().get(resource_type)
+        if not codes:
+            raise FhirError.of(400, "invalid", f"{resource_type} is not in the Patient compartment")
+        params += [p for c in codes if (p := engine.registry.get(resource_type, c)) is not None]
+    return Compartment(tuple(params), owner_type, owner_id)
 
 
 async def run_search(
@@ -62,31 +65,51 @@ async def run_search(
     tx: StoreTransaction | None = None,
     context: object = None,
     touched: list[Touched] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> dict:
     """The searchset Bundle of one page, as the caller (``context``) may see it (the
-    resources in it added to ``touched``)."""
+    resources in it added to ``touched``, the response headers the access control adds to
+    ``headers``)."""
     types = search_types(target_type, items)
     request = engine.parse_search(types, items, strict=strict)
     if compartment is not None:
-        assert target_type is not None
+        if not types:
+            raise FhirError.of(400, "invalid", "a compartment search names the types it searches")
         request.criteria.insert(
-            0, compartment_criterion(engine, compartment[0], compartment[1], target_type)
+            0, compartment_criterion(engine, compartment[0], compartment[1], types)
         )
     if target_type is None:
         request.used.extend(("_type", t) for t in types)
+    page = await visible_search(engine, request, base=base, tx=tx, context=context)
+    if headers is not None:
+        headers.update(page.headers)
+    if touched is not None:
+        touched.extend(
+            Touched(r.type, r.id, r.version, r.content) for r in (*page.matches, *page.included)
+        )
+    return searchset(page, request, f"{base}/{path}", base)
+
+
+async def visible_search(
+    engine: FhirEngine,
+    request: SearchRequest,
+    *,
+    base: str,
+    tx: StoreTransaction | None = None,
+    context: object = None,
+) -> SearchPage:
+    """One page of ``request`` as the caller may see it: the access control authorizes the
+    caller for each searched type, narrows the query, annotates the page and presents each
+    row (redacted, or left out)."""
     access = engine.access
-    for type_name in types or (None,):  # no types: a search of every type
+    for type_name in request.types or (None,):  # no types: a search of every type
         await access.authorize(context, SEARCH, type_name)
     await access.narrow(context, request)
     page = await engine.search(request, base, tx)
     await access.annotate(context, request, page)
     page.matches = await visible_rows(engine, context, page.matches)
     page.included = await visible_rows(engine, context, page.included, check_type=True)
-    if touched is not None:
-        touched.extend(
-            Touched(r.type, r.id, r.version, r.content) for r in (*page.matches, *page.included)
-        )
-    return searchset(page, request, f"{base}/{path}", base)
+    return page
 
 
 async def visible_rows(

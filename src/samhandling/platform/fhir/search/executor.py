@@ -70,6 +70,8 @@ class SearchPage:
     next_cursor: str | None = None
     previous_cursor: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # HTTP response headers the access control adds (e.g. how many matches it withheld)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class SearchExecutor:

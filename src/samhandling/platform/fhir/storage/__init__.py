@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from samhandling.infrastructure.database import POSTGRESQL, SQLITE, DatabaseUrl
 from samhandling.platform.fhir.storage.base import (
+    BinaryInfo,
     HistoryQuery,
     HistoryRow,
     ResourceVersion,
@@ -12,6 +13,7 @@ from samhandling.platform.fhir.storage.base import (
 )
 
 __all__ = [
+    "BinaryInfo",
     "HistoryQuery",
     "HistoryRow",
     "ResourceVersion",

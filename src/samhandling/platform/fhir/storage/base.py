@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,16 @@ class ResourceVersion:
     def deleted(self) -> bool:
         """Whether this version is a deletion tombstone."""
         return self.content is None
+
+
+@dataclass(frozen=True, slots=True)
+class BinaryInfo:
+    """The stored content of one Binary version: size, digests, and how many chunks."""
+
+    size: int
+    sha1: bytes
+    sha256: bytes
+    chunks: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +98,21 @@ class StoreTransaction(Protocol):
         """Replace the search index rows of resources by rid."""
         ...
 
+    async def write_binary(
+        self, id: str, version: int, info: BinaryInfo, chunks: Iterable[bytes]
+    ) -> None:
+        """Store the content of version ``version`` of Binary ``id`` (``info.chunks``
+        chunks, taken one at a time from ``chunks``)."""
+        ...
+
+    async def binary_info(self, id: str, version: int) -> BinaryInfo | None:
+        """What content a Binary version has (None: none), as seen inside this transaction."""
+        ...
+
+    async def binary_chunk(self, id: str, version: int, seq: int) -> bytes:
+        """Chunk ``seq`` (from 0) of a Binary version's content."""
+        ...
+
     async def fetch(self, sql: str, args: list[Any]) -> list[Any]:
         """Rows of a query (placeholders in the backend's style), inside this transaction."""
         ...
@@ -119,6 +145,15 @@ class Store(Protocol):
 
     async def fetch(self, sql: str, args: list[Any]) -> list[Any]:
         """Rows of a read-only query (placeholders in the backend's style)."""
+        ...
+
+    async def binary_info(self, id: str, version: int) -> BinaryInfo | None:
+        """What content a Binary version has (None: none)."""
+        ...
+
+    async def binary_chunk(self, id: str, version: int, seq: int) -> bytes:
+        """Chunk ``seq`` (from 0) of a Binary version's content (one short statement, so a
+        slow download holds no transaction or connection between chunks)."""
         ...
 
     def transaction(self) -> AbstractAsyncContextManager[StoreTransaction]:

@@ -7,7 +7,7 @@ reports the conflict, so exactly one of many concurrent creators of an id makes 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -16,6 +16,7 @@ import asyncpg
 from samhandling.infrastructure.database import POSTGRESQL, create_pg_pool, migrate_postgres
 from samhandling.platform.fhir.storage.base import (
     NO_INDEX,
+    BinaryInfo,
     ConcurrentWriteError,
     HistoryQuery,
     HistoryRow,
@@ -53,6 +54,31 @@ _INSERT_MANY_HISTORY = (
     " SELECT t, i, v, l, $6, c FROM unnest($1::text[], $2::text[], $3::int[],"
     " $4::timestamptz[], $5::bytea[]) AS u(t, i, v, l, c)"
 )
+_BINARY_INFO = (
+    "SELECT size, sha1, sha256, chunks FROM binary_content WHERE id = $1 AND version = $2"
+)
+_BINARY_CHUNK = "SELECT data FROM binary_chunk WHERE id = $1 AND version = $2 AND seq = $3"
+_INSERT_BINARY = (
+    "INSERT INTO binary_content (id, version, size, sha1, sha256, chunks)"
+    " VALUES ($1, $2, $3, $4, $5, $6)"
+)
+_INSERT_CHUNK = "INSERT INTO binary_chunk (id, version, seq, data) VALUES ($1, $2, $3, $4)"
+
+
+async def _binary_info(
+    conn: asyncpg.Connection | asyncpg.Pool, id: str, version: int
+) -> BinaryInfo | None:
+    row = await conn.fetchrow(_BINARY_INFO, id, version)
+    return BinaryInfo(row[0], row[1], row[2], row[3]) if row else None
+
+
+async def _binary_chunk(
+    conn: asyncpg.Connection | asyncpg.Pool, id: str, version: int, seq: int
+) -> bytes:
+    data = await conn.fetchval(_BINARY_CHUNK, id, version, seq)
+    if data is None:
+        raise LookupError(f"Binary/{id} version {version} has no chunk {seq}")
+    return data
 
 
 def _version(row: asyncpg.Record) -> ResourceVersion:
@@ -135,6 +161,21 @@ class PostgresTransaction:
         )
         await self._write_index([rid], [index], delete=True)
 
+    async def write_binary(
+        self, id: str, version: int, info: BinaryInfo, chunks: Iterable[bytes]
+    ) -> None:
+        await self._conn.execute(
+            _INSERT_BINARY, id, version, info.size, info.sha1, info.sha256, info.chunks
+        )
+        for seq, chunk in enumerate(chunks):  # one at a time: never all in memory
+            await self._conn.execute(_INSERT_CHUNK, id, version, seq, chunk)
+
+    async def binary_info(self, id: str, version: int) -> BinaryInfo | None:
+        return await _binary_info(self._conn, id, version)
+
+    async def binary_chunk(self, id: str, version: int, seq: int) -> bytes:
+        return await _binary_chunk(self._conn, id, version, seq)
+
     async def reindex(self, items: list[tuple[int, IndexRows]]) -> None:
         if items:
             await self._write_index([i[0] for i in items], [i[1] for i in items], delete=True)
@@ -195,6 +236,12 @@ class PostgresStore:
 
     async def fetch(self, sql: str, args: list[Any]) -> list[Any]:
         return await self._statements.fetch(sql, *args)
+
+    async def binary_info(self, id: str, version: int) -> BinaryInfo | None:
+        return await _binary_info(self._statements, id, version)
+
+    async def binary_chunk(self, id: str, version: int, seq: int) -> bytes:
+        return await _binary_chunk(self._statements, id, version, seq)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresTransaction]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from samhandling.infrastructure.database import SQLITE, connect_sqlite, migrate_
 from samhandling.platform.fhir.datetimes import from_micros, to_micros
 from samhandling.platform.fhir.storage.base import (
     NO_INDEX,
+    BinaryInfo,
     ConcurrentWriteError,
     HistoryQuery,
     HistoryRow,
@@ -59,6 +60,24 @@ _REPLACE_CURRENT = (
     "UPDATE resource SET version = ?, last_updated = ?, deleted = ?, content = ?"
     " WHERE type = ? AND id = ? AND version = ? RETURNING rid"
 )
+_BINARY_INFO = "SELECT size, sha1, sha256, chunks FROM binary_content WHERE id = ? AND version = ?"
+_BINARY_CHUNK = "SELECT data FROM binary_chunk WHERE id = ? AND version = ? AND seq = ?"
+_INSERT_BINARY = (
+    "INSERT INTO binary_content (id, version, size, sha1, sha256, chunks) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_INSERT_CHUNK = "INSERT INTO binary_chunk (id, version, seq, data) VALUES (?, ?, ?, ?)"
+
+
+def _binary_info(conn: sqlite3.Connection, id: str, version: int) -> BinaryInfo | None:
+    row = conn.execute(_BINARY_INFO, (id, version)).fetchone()
+    return BinaryInfo(row[0], row[1], row[2], row[3]) if row else None
+
+
+def _binary_chunk(conn: sqlite3.Connection, id: str, version: int, seq: int) -> bytes:
+    row = conn.execute(_BINARY_CHUNK, (id, version, seq)).fetchone()
+    if row is None:
+        raise LookupError(f"Binary/{id} version {version} has no chunk {seq}")
+    return row[0]
 
 
 def _write_index(
@@ -147,6 +166,21 @@ class SQLiteTransaction:
     async def reindex(self, items: list[tuple[int, IndexRows]]) -> None:
         _write_index(self._conn, items, replace=True)
 
+    async def write_binary(
+        self, id: str, version: int, info: BinaryInfo, chunks: Iterable[bytes]
+    ) -> None:
+        self._conn.execute(
+            _INSERT_BINARY, (id, version, info.size, info.sha1, info.sha256, info.chunks)
+        )
+        rows = ((id, version, seq, chunk) for seq, chunk in enumerate(chunks))
+        self._conn.executemany(_INSERT_CHUNK, rows)  # takes one row at a time
+
+    async def binary_info(self, id: str, version: int) -> BinaryInfo | None:
+        return _binary_info(self._conn, id, version)
+
+    async def binary_chunk(self, id: str, version: int, seq: int) -> bytes:
+        return _binary_chunk(self._conn, id, version, seq)
+
     async def history(self, query: HistoryQuery) -> list[HistoryRow]:
         return _history(self._conn, query)
 
@@ -189,6 +223,12 @@ class SQLiteStore:
 
     async def fetch(self, sql: str, args: list[Any]) -> list[Any]:
         return self._reader.execute(sql, args).fetchall()
+
+    async def binary_info(self, id: str, version: int) -> BinaryInfo | None:
+        return _binary_info(self._reader, id, version)
+
+    async def binary_chunk(self, id: str, version: int, seq: int) -> bytes:
+        return _binary_chunk(self._reader, id, version, seq)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SQLiteTransaction]:
