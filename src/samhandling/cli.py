@@ -191,11 +191,64 @@ async def _load_demo(settings: Settings, persons: int, seed: int, patients: int)
         marker = providers["entry"][0]["resource"]
         if await engine.store.read(marker["resourceType"], marker["id"]) is not None:
             console.print("the clinical demo data is already loaded")
-            return
-        await process_bundle(engine, providers, base, "minimal")
-        for bundle in patient_bundles(patients):
-            await process_bundle(engine, _existing_person_kept(bundle), base, "minimal")
-        console.print(f"loaded GP offices and {patients} patients with clinical records")
+        else:
+            await process_bundle(engine, providers, base, "minimal")
+            for bundle in patient_bundles(patients):
+                await process_bundle(engine, _existing_person_kept(bundle), base, "minimal")
+            console.print(f"loaded GP offices and {patients} patients with clinical records")
+        await _load_demo_kjernejournal(engine, base, persons, seed, patients)
+
+
+async def _load_demo_kjernejournal(
+    engine: Any, base: str, persons: int, seed: int, patients: int
+) -> None:
+    """Kjernejournal's synthetic data (critical information, shared documents) for the demo
+    patients, written by the register population's doctors (the GP offices' and synthetic
+    hospitals' without registers); once (the last resource it writes is the marker)."""
+    from samhandling.platform.fhir.rest.bundle import process_bundle
+    from samhandling.platform.identifiers import FNR_SYSTEM
+    from samhandling.services.registries.directory import search_resources
+    from samhandling.synth import care_providers_bundle, patient_bundles
+    from samhandling.synth.kjernejournal import (
+        KjernejournalData,
+        KjPatient,
+        authors_from,
+        register_authors,
+        synthetic_authors,
+    )
+    from samhandling.synth.registers import register_population
+
+    found = []
+    for bundle in patient_bundles(patients):
+        patient = bundle["entry"][0]["resource"]
+        fnr = next(i["value"] for i in patient["identifier"] if i["system"] == FNR_SYSTEM)
+        stored = await search_resources(
+            engine, "Patient", [("identifier", f"{FNR_SYSTEM}|{fnr}")], 1
+        )
+        if stored:  # the person is in the person register
+            found.append(KjPatient(stored[0]["id"], fnr))
+    if persons:
+        authors = register_authors(register_population(persons, seed))
+    else:
+        providers = (e["resource"] for e in care_providers_bundle()["entry"])
+        authors = (*authors_from(providers), *synthetic_authors(seed))
+    data = KjernejournalData(found, authors, seed)
+    marker = data.marker
+    if marker is None:
+        return
+    type_name, parameter, value = marker
+    if await search_resources(engine, type_name, [(parameter, value)], 1):
+        console.print("the Kjernejournal demo data is already loaded")
+        return
+    for bundle in data.bundles():
+        await process_bundle(engine, bundle, base, "minimal")
+    counts = data.counts()
+    console.print(
+        f"loaded Kjernejournal data: critical information for "
+        f"{counts['with_critical_information']} patients ({counts['critical_entries']} entries), "
+        f"{counts['documents']} shared documents for {counts['with_documents']} patients",
+        soft_wrap=True,
+    )
 
 
 async def _load_demo_terminology(engine: Any, base: str) -> None:

@@ -343,7 +343,7 @@ def summary(event: dict[str, Any]) -> dict[str, Any]:
 MHD_PROFILE = (
     "https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Comprehensive.ProvideBundle"
 )
-EPICRISIS = ("J01-2", "J01")  # a Volven 9602 document type and its class
+EPICRISIS = ("A03-2", "A00-1")  # a Volven 9602 document type (Epikrise) and its class
 AUTHOR_HPR = "2058756"
 
 

@@ -14,7 +14,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kj_helpers import CATEGORY_TYPES, critical
 from kj_helpers import doctor as new_doctor
-from policy_helpers import Person, World, auditor, basis, reason_of, summary
+from policy_helpers import (
+    EPICRISIS,
+    Person,
+    World,
+    auditor,
+    basis,
+    reason_of,
+    submission,
+    summary,
+)
 
 from conftest import Server
 from samhandling.services.summary.model import (
@@ -68,6 +77,17 @@ def entry_of(world: World, person: Person, category: str = "5") -> str:
     return f"/{entry['resourceType']}/{created.json()['id']}"
 
 
+def document_of(world: World, person: Person, confidentiality: str) -> str:
+    """A document about ``person`` with a Volven 9603 code, shared by the system client."""
+    bundle = submission(person.patient_id, (b"%PDF-1.4 notat", EPICRISIS))
+    bundle["entry"][1]["resource"]["securityLabel"][0]["coding"][0]["code"] = confidentiality
+    shared = world.admin.post("/", json=bundle)
+    assert shared.status_code == 200, shared.text
+    locations = [e["response"]["location"] for e in shared.json()["entry"]]
+    document = next(loc for loc in locations if loc.startswith("DocumentReference/"))
+    return "/" + document.split("/_history")[0]
+
+
 # (who, headers, whose entry, answer, reason, audit outcome)
 ACCESS_TABLE: list[tuple[str, dict[str, str], str, int, str | None, str]] = [
     ("doctor", basis("SAMTYKKE"), "ordinary", 200, None, "0"),
@@ -79,17 +99,26 @@ ACCESS_TABLE: list[tuple[str, dict[str, str], str, int, str | None, str]] = [
     ("doctor", basis("SAMTYKKE"), "reserved", 403, "reserved", "8"),
     ("doctor", basis("AKUTT", "hjertestans"), "reserved", 403, "reserved", "8"),
     ("doctor", basis("SAMTYKKE"), "hidden", 404, None, "4"),
+    ("no HPR", basis("SAMTYKKE"), "ordinary", 403, "hpr-not-authorised", "8"),
+    ("doctor", basis("SAMTYKKE"), "document", 200, None, "0"),
+    ("doctor", basis("SAMTYKKE"), "blocked document", 404, None, "4"),
+    ("doctor", basis("AKUTT", "bevisstløs"), "blocked document", 404, None, "4"),
+    ("doctor", basis("SAMTYKKE"), "reserved document", 403, "reserved", "8"),
 ]
 
 
 @pytest.fixture(scope="module")
 def entries(world: World) -> dict[str, tuple[Person, str]]:
-    """An ordinary patient's entry, a reserved patient's and a hidden one."""
+    """An ordinary patient's entry, a reserved patient's and a hidden one; documents: an
+    ordinary one, one blocked (Volven 9603 NORS) and a reserved patient's."""
     ordinary, reserved, hiding = world.person(50), world.person(51), world.person(52)
     found = {
         "ordinary": (ordinary, entry_of(world, ordinary)),
         "reserved": (reserved, entry_of(world, reserved, "9")),
         "hidden": (hiding, entry_of(world, hiding, "1")),
+        "document": (ordinary, document_of(world, ordinary, "N")),
+        "blocked document": (ordinary, document_of(world, ordinary, "NORS")),
+        "reserved document": (reserved, document_of(world, reserved, "N")),
     }
     world.reserve(reserved, "kjernejournal")
     world.hide(hiding, found["hidden"][1].lstrip("/"))
@@ -114,7 +143,10 @@ def test_access_table(
     outcome: str,
 ) -> None:
     person, path = entries[whose]
-    pid, hpr = new_doctor(world, suspended=who == "suspended")
+    if who == "no HPR":  # in the person register, signs in as a health worker; not in HPR
+        pid, hpr = world.person(45).pid, "-"
+    else:
+        pid, hpr = new_doctor(world, suspended=who == "suspended")
     with world.clinician(pid, level=3 if who == "level 3" else 4) as doctor:
         answer = doctor.get(path, headers=headers)
         assert answer.status_code == status, answer.text
@@ -122,7 +154,7 @@ def test_access_table(
             assert reason_of(answer) == reason
     recorded = [summary(e) for e in records_of(audit, hpr, pid)]
     assert [(r["interaction"], r["outcome"]) for r in recorded] == [("read", outcome)]
-    if status not in (400, 404):  # a hidden entry's record names nobody (denied is quiet)
+    if status not in (400, 404):  # a hidden entry's record names nobody (hidden is quiet)
         assert recorded[0]["patients"] == [person.pid]
 
 

@@ -25,8 +25,8 @@ from samhandling.services.summary.documents import (
 )
 
 BASE = "http://test/fhir"
-# J01-2 "Sykmeldinger og trygdesaker" is a real 9602 type; A01-1 has the shape of one only
-EPICRISIS, SICK_LEAVE = ("A01-1", "A01"), ("J01-2", "J01")
+# Volven 9602: A03-2 Epikrise (class A00-1), J01-2 Sykmeldinger og trygdesaker (J00-1)
+EPICRISIS, SICK_LEAVE = ("A03-2", "A00-1"), ("J01-2", "J00-1")
 
 
 @pytest.fixture(params=BACKENDS)
@@ -187,18 +187,18 @@ async def test_iti67_and_iti66_searches(backend: str, tmp_path: Path) -> None:
         def codes(found: list[dict]) -> list[str]:
             return sorted(d["type"]["coding"][0]["code"] for d in found)
 
-        assert codes(await search(engine, "DocumentReference", patient=kari)) == ["A01-1", "J01-2"]
+        assert codes(await search(engine, "DocumentReference", patient=kari)) == ["A03-2", "J01-2"]
         by_type = await search(
             engine, "DocumentReference", patient=kari, type=f"{DOCUMENT_TYPE_SYSTEM}|J01-2"
         )
         assert codes(by_type) == ["J01-2"]
         by_class = await search(
-            engine, "DocumentReference", patient=kari, category=f"{DOCUMENT_TYPE_SYSTEM}|A01"
+            engine, "DocumentReference", patient=kari, category=f"{DOCUMENT_TYPE_SYSTEM}|A00-1"
         )
-        assert codes(by_class) == ["A01-1"]
+        assert codes(by_class) == ["A03-2"]
         dated = await search(
             engine, "DocumentReference", patient=ola, status="current", date="ge2026-03-01"
         )
-        assert codes(dated) == ["A01-1"]
+        assert codes(dated) == ["A03-2"]
         lists = await search(engine, "List", code=f"{MHD_LIST_TYPES}|submissionset", patient=kari)
         assert len(lists) == 1 and len(lists[0]["entry"]) == 2

@@ -25,7 +25,7 @@ from samhandling.services.summary.documents import (
 )
 
 SAMTYKKE = basis("SAMTYKKE")
-EPICRISIS, SICK_LEAVE = ("A01-1", "A01"), ("J01-2", "J01")
+EPICRISIS, SICK_LEAVE = ("A03-2", "A00-1"), ("J01-2", "J00-1")
 PDF = b"%PDF-1.4 epikrise fra sykehuset"
 
 
@@ -82,8 +82,8 @@ def test_a_shared_document_is_found_with_iti67_iti66_and_read_with_iti68(
         return found(doctor, f"/DocumentReference?patient={patient}&{query}")
 
     assert where("status=current") == documents
-    assert where(f"type={DOCUMENT_TYPE_SYSTEM}|A01-1") == [epicrisis]
-    assert where(f"category={DOCUMENT_TYPE_SYSTEM}|A01") == [epicrisis]
+    assert where(f"type={DOCUMENT_TYPE_SYSTEM}|A03-2") == [epicrisis]
+    assert where(f"category={DOCUMENT_TYPE_SYSTEM}|A00-1") == [epicrisis]
     assert where(f"author:identifier={ORGNR_SYSTEM}|{TEST_ORGNR}") == documents
     assert where(f"author:identifier={ORGNR_SYSTEM}|999999999") == []
     assert where("date=ge2026-02-01") == documents
@@ -139,6 +139,10 @@ def wrong_hash(bundle: dict) -> None:
     ).decode()
 
 
+def type_of_another_class(bundle: dict) -> None:
+    bundle["entry"][1]["resource"]["type"]["coding"][0]["code"] = "J01-2"  # class J00-1
+
+
 def no_author_organisation(bundle: dict) -> None:
     authors = bundle["entry"][1]["resource"]["author"]
     authors[:] = [a for a in authors if a["type"] != "Organization"]
@@ -147,7 +151,7 @@ def no_author_organisation(bundle: dict) -> None:
 @pytest.mark.parametrize(
     ("spoil", "status"),
     [(missing_master_identifier, 422), ("other-patient", 422), (wrong_hash, 422),
-     (no_author_organisation, 422)],
+     (no_author_organisation, 422), (type_of_another_class, 422)],
 )  # fmt: skip
 def test_an_invalid_submission_is_refused_whole(
     setting: Clinic, spoil: Callable[[dict], None] | str, status: int

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import asyncpg
 import httpx
 import pytest
+from policy_helpers import document_reference
 
 from conftest import (
     BACKENDS,
@@ -111,6 +112,19 @@ def test_norwegian_code_systems_and_profile_bindings(api: httpx.Client) -> None:
     relation["relationship"][0]["coding"][0]["code"] = "onkel"
     assert any("required binding" in i["diagnostics"]
                for i in refused(api.post("/RelatedPerson", json=relation)))  # fmt: skip
+
+
+def test_document_types_are_volven_9602s(api: httpx.Client) -> None:
+    """Kjernejournal binds a shared document's type and class to HL7 Norway's
+    no-basis-documentreference-type value set (Volven 9602): a code of the right shape
+    that is not in it is refused."""
+    content = b"%PDF-1.4 epikrise"
+    document = document_reference("x", "Binary/b", content, ("A03-2", "A00-1"))
+    assert api.post("/DocumentReference", json=document).status_code == 201
+    document["type"]["coding"][0]["code"] = "A99-2"
+    issues = refused(api.post("/DocumentReference", json=document))
+    assert [i["expression"] for i in issues] == [["DocumentReference.type"]]
+    assert "no-basis-documentreference-type" in issues[0]["diagnostics"]
 
 
 def test_extensible_and_preferred_bindings_warn(api: httpx.Client) -> None:

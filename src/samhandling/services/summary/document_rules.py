@@ -89,6 +89,7 @@ class DocumentRules:
         criteria = [c for c in request.criteria if not _is_label_leaf(c)]
         counting = dataclasses.replace(
             request,
+            types=("DocumentReference",),  # of a search of several types, its documents
             criteria=[*criteria, self._label_leaf(None, (BLOCKED,))],
             includes=[],
             sort=[],

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from samhandling.platform.fhir.bindings import Binding
 from samhandling.platform.fhir.engine import FhirEngine
 from samhandling.platform.fhir.errors import Issue
 from samhandling.platform.identifiers import HPR_SYSTEM, ORGNR_SYSTEMS, identifier_error
@@ -30,13 +31,18 @@ from samhandling.platform.identifiers import HPR_SYSTEM, ORGNR_SYSTEMS, identifi
 DOCUMENT_TYPES: Final = frozenset({"DocumentReference", "List", "Binary"})
 
 # Volven 9602 "Dokumenttype": XDS classCode (DocumentReference.category) and typeCode
-# (DocumentReference.type). Its codes are a letter and two digits for a class, and a type
-# is its class with a number ("J01-2" Sykmeldinger og trygdesaker). The full list is not
-# in the repository yet: once the terminology service holds 9602, an unknown code is refused
-# by binding validation as well; until then the shape is checked here.
+# (DocumentReference.type). A class is a letter, "00" and "-1" ("A00-1" Epikriser og
+# sammenfatninger); its types have the same letter and "-2" ("A03-2" Epikrise). The shape
+# and the pairing are checked here; the codes themselves by the terminology service, which
+# holds HL7 Norway's no-basis-documentreference-type value set (`DOCUMENT_TYPE_BINDINGS`).
 DOCUMENT_TYPE_SYSTEM: Final = "urn:oid:2.16.578.1.12.4.1.1.9602"
-CLASS_CODE: Final = re.compile(r"^[A-Z][0-9]{2}(-[0-9]{1,3})?$")
-TYPE_CODE: Final = re.compile(r"^[A-Z][0-9]{2}-[0-9]{1,3}$")
+DOCUMENT_TYPE_VALUESET: Final = "http://hl7.no/fhir/ValueSet/no-basis-documentreference-type"
+CLASS_CODE: Final = re.compile(r"^[A-Z]00-1$")
+TYPE_CODE: Final = re.compile(r"^[A-Z][0-9]{2}-2$")
+DOCUMENT_TYPE_BINDINGS: Final = (
+    Binding("DocumentReference.type", "required", DOCUMENT_TYPE_VALUESET, DOCUMENT_TYPE_SYSTEM),
+    Binding("DocumentReference.category", "required", DOCUMENT_TYPE_VALUESET, DOCUMENT_TYPE_SYSTEM),
+)
 
 # Volven 9603: the confidentiality of a document (XDS confidentialityCode)
 CONFIDENTIALITY_SYSTEM: Final = "urn:oid:2.16.578.1.12.4.1.1.9603"
@@ -159,7 +165,7 @@ def _type_and_class(body: dict) -> list[Issue]:
             issues.append(
                 _error(
                     "code-invalid",
-                    f"{code!r} is not a Volven 9602 document type (e.g. 'J01-2')",
+                    f"{code!r} is not a Volven 9602 document type (e.g. 'A03-2' Epikrise)",
                     "DocumentReference.type",
                 )
             )
@@ -178,8 +184,19 @@ def _type_and_class(body: dict) -> list[Issue]:
             issues.append(
                 _error(
                     "code-invalid",
-                    f"{code!r} is not a Volven 9602 document class",
+                    f"{code!r} is not a Volven 9602 document class (e.g. 'A00-1')",
                     "DocumentReference.category",
+                )
+            )
+    letters = {c[0] for c in classes if isinstance(c, str) and CLASS_CODE.match(c)}
+    for code in types:
+        if isinstance(code, str) and TYPE_CODE.match(code) and letters and code[0] not in letters:
+            issues.append(
+                _error(
+                    "business-rule",
+                    f"the document type {code} is not of the class "
+                    f"{', '.join(sorted(c + '00-1' for c in letters))}",
+                    "DocumentReference.type",
                 )
             )
     return issues
@@ -449,6 +466,8 @@ def configure_documents(
     engine.add_write_check("List", check_submission_set)
     engine.add_write_check("Binary", lambda body: check_binary(body, max_bytes=max_bytes))
     engine.add_transaction_check(provide_bundle_check(max_bytes=max_bytes))
+    for binding in DOCUMENT_TYPE_BINDINGS:
+        engine.bindings.add(binding)
 
 
 # ITI-65 Provide Document Bundle

@@ -49,19 +49,19 @@ class RecordLookup:
         """(person number, Patient id) of the patient ``call`` names; None when the number is
         not a valid one or nobody in the person register has it. The Patient is added to
         ``call.touched`` (the caller learnt who it is)."""
-        if call.id is not None:
-            pid = await self.persons.pid_of(call.id)
+        if call.id is not None:  # the Patient's number, from the register's cached index
+            pid, patient_id = await self.persons.pid_of(call.id), call.id
         else:
-            pid = person_number(call.parameters.get("identifier"))
-        if pid is None:
+            pid, patient_id = person_number(call.parameters.get("identifier")), None
+            facts = await self.persons.facts(pid) if pid is not None else None
+            patient_id = facts.patient_id if facts is not None else None
+        if pid is None or patient_id is None:
             return None
-        facts = await self.persons.facts(pid)
-        if facts is None or facts.patient_id is None:
+        current = await self.engine.store.read("Patient", patient_id)
+        if current is None or current.content is None:
             return None
-        current = await self.engine.store.read("Patient", facts.patient_id)
-        if current is not None:
-            call.touched.append(Touched("Patient", current.id, current.version, current.content))
-        return pid, facts.patient_id
+        call.touched.append(Touched("Patient", current.id, current.version, current.content))
+        return pid, patient_id
 
 
 def person_number(given: object) -> str | None:

@@ -449,8 +449,11 @@ _GROUP_FROM = 8  # token values from which codes of one system are matched with 
 
 def _token_sets(leaf: Leaf) -> list[Fragment] | None:
     """Many ``system|code`` values as one ``code IN (...)`` per system (a value set
-    expanded for ``:in``), so the SQL stays flat however many codes there are."""
-    if leaf.modifier not in (None, "not") or len(leaf.values) < _GROUP_FROM:
+    expanded for ``:in``), so the SQL stays flat however many codes there are; and one code
+    in several systems (a person's number as fødselsnummer or D-number) as one
+    ``code = ? AND system IN (...)``, which SQLite looks up by index where it would scan
+    for ``(code AND system) OR (code AND system)``."""
+    if leaf.modifier not in (None, "not") or len(leaf.values) < 2:
         return None
     by_system: dict[str, list[str]] = {}
     for raw in leaf.values:
@@ -458,6 +461,13 @@ def _token_sets(leaf: Leaf) -> list[Fragment] | None:
         if len(parts) != 2 or not parts[0] or not parts[1]:
             return None
         by_system.setdefault(unescape(parts[0]), []).append(unescape(parts[1]))
+    codes = {code for found in by_system.values() for code in found}
+    if len(codes) == 1 and len(by_system) == len(leaf.values):
+        marks = ", ".join("?" * len(by_system))
+        return [Fragment(f"({{a}}.code = ? AND {{a}}.system IN ({marks}))",
+                         (codes.pop(), *by_system))]  # fmt: skip
+    if len(leaf.values) < _GROUP_FROM:
+        return None
     return [
         Fragment(f"({{a}}.system = ? AND {{a}}.code IN ({', '.join('?' * len(codes))}))",
                  (system, *codes))
