@@ -93,7 +93,6 @@ import run as bench  # bench/run.py: servers, wrk, CPU accounting, machine, prof
 
 BACKENDS = bench.BACKENDS
 PARTS = ("open", "iti65")
-REDIRECT_URI = "http://127.0.0.1:9/callback"
 SCOPES = (
     "samhandling:fhir/read",
     "samhandling:fhir/write",
@@ -101,7 +100,6 @@ SCOPES = (
     "samhandling:kjernejournal/read",
     "samhandling:kjernejournal/write",
 )
-USER_SCOPES = policy_bench.USER_SCOPES
 BASIS_HEADER = "nhn-access-basis: SAMTYKKE"
 OPEN_TARGET_RPS = 800
 OPEN_TARGET_P95_MS = 30
@@ -412,35 +410,13 @@ def iti65_files(
 
 
 def register_client(data_dir: Path, database_url: str | None, issuer: str, orgnr: str) -> dict:
-    """The hospital's EPJ: ``samhandling client create --json``."""
-    exe = Path(sys.executable).parent / "samhandling"
-    argv = [str(exe) if exe.exists() else "samhandling", "client", "create", "--name", "Bench EPJ"]
-    for scope in SCOPES:
-        argv += ["--scope", scope]
-    argv += ["--redirect-uri", REDIRECT_URI, "--orgnr", orgnr, "--json"]
-    argv += ["--data-dir", str(data_dir), "--public-url", issuer]
-    if database_url:
-        argv += ["--database-url", database_url]
-    out = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=bench.ROOT)
-    if out.returncode != 0:
-        raise RuntimeError(f"client create failed ({out.returncode}): {out.stdout}{out.stderr}")
-    config = orjson.loads(out.stdout)
-    config["command"] = shlex.join(argv)
-    return config
+    """The hospital's EPJ: ``samhandling client create --json`` with Kjernejournal's scopes."""
+    return policy_bench.register_client(data_dir, database_url, issuer, scopes=SCOPES, orgnr=orgnr)
 
 
 def sign_in(issuer: str, client: dict[str, Any], pid: str) -> policy_bench.SignedIn:
     """The doctor signs in through the test IdP (security level 4): a DPoP-bound token."""
-    from samhandling.services.trust.tokentool import TokenClient
-
-    tool = TokenClient(issuer, client["client_id"], client["jwk"])
-    tokens = tool.sign_in(
-        pid,
-        scope=f"{USER_SCOPES} {' '.join(SCOPES)}",
-        redirect_uri=REDIRECT_URI,
-        security_level=4,
-    )
-    return policy_bench.SignedIn(tokens.access_token, tokens.expires_at, tool.dpop.jwk, tool)
+    return policy_bench.sign_in(issuer, client, pid, SCOPES)
 
 
 def http_client(issuer: str, signed: policy_bench.SignedIn) -> Any:
@@ -1033,20 +1009,17 @@ def run_backend(
     machine: dict[str, Any],
     stamp: str,
 ) -> dict[str, Any]:
-    data_dir = bench.RESULTS / "data" / f"kjernejournal-{backend}"
-    shutil.rmtree(data_dir, ignore_errors=True)
-    data_dir.mkdir(parents=True)
-    database_url = None
-    if backend == "postgresql":
-        database_url = bench.pg_url(args.pg_admin_url, args.pg_database)
-        machine["postgresql"] = asyncio.run(bench.pg_recreate(args.pg_admin_url, args.pg_database))
-    setup: dict[str, Any] = {"backend": backend, "data_dir": data_dir, "database_url": database_url}
-    info: dict[str, Any] = {
-        "backend": backend,
-        "data_dir": os.path.relpath(data_dir, bench.ROOT),
-        "database_url": database_url,
-    }
-    try:
+    with bench.fresh_backend(backend, "kjernejournal", args, machine) as (data_dir, database_url):
+        setup: dict[str, Any] = {
+            "backend": backend,
+            "data_dir": data_dir,
+            "database_url": database_url,
+        }
+        info: dict[str, Any] = {
+            "backend": backend,
+            "data_dir": os.path.relpath(data_dir, bench.ROOT),
+            "database_url": database_url,
+        }
         bench.log(f"{backend}: loading (in process): {world.describe()}")
         info["load"] = asyncio.run(_load(data_dir, database_url, world, args.load_concurrency))
         load = info["load"]
@@ -1060,11 +1033,6 @@ def run_backend(
             bench.stored_rows(backend, data_dir, database_url, "ANALYZE")
         info["measured"] = [run_workers(setup, world, w, gen, args, stamp) for w in args.workers]
         info["client"] = setup.get("client")
-    finally:
-        if backend == "postgresql" and not args.keep_data:
-            asyncio.run(bench.pg_drop(args.pg_admin_url, args.pg_database))
-        if not args.keep_data:
-            shutil.rmtree(data_dir, ignore_errors=True)
     return info
 
 
@@ -1171,15 +1139,7 @@ def iti65_table(infos: dict[str, Any]) -> list[str]:
 # the whole invocation
 
 
-def _list(choices: Sequence[str]) -> Callable[[str], list[str]]:
-    def parse(text: str) -> list[str]:
-        values = [v.strip() for v in text.split(",") if v.strip()]
-        bad = [v for v in values if v not in choices]
-        if bad or not values:
-            raise argparse.ArgumentTypeError(f"choose from {', '.join(choices)} (comma-separated)")
-        return values
-
-    return parse
+_list = policy_bench._list  # comma-separated choices
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -69,7 +69,6 @@ import hashlib
 import os
 import random
 import shlex
-import shutil
 import statistics
 import subprocess
 import sys
@@ -566,13 +565,20 @@ def run_micro(world: World, args: argparse.Namespace) -> dict[str, Any]:
 # over HTTP: audited and unaudited reads
 
 
-def register_client(data_dir: Path, database_url: str | None, issuer: str) -> dict[str, Any]:
+def register_client(
+    data_dir: Path,
+    database_url: str | None,
+    issuer: str,
+    *,
+    scopes: Sequence[str] = CLINICAL_SCOPES,
+    orgnr: str = ORGNR,
+) -> dict[str, Any]:
     """A health-personnel client (an EPJ): ``samhandling client create --json``."""
     exe = Path(sys.executable).parent / "samhandling"
     argv = [str(exe) if exe.exists() else "samhandling", "client", "create", "--name", "Bench EPJ"]
-    for scope in CLINICAL_SCOPES:
+    for scope in scopes:
         argv += ["--scope", scope]
-    argv += ["--redirect-uri", REDIRECT_URI, "--orgnr", ORGNR, "--json"]
+    argv += ["--redirect-uri", REDIRECT_URI, "--orgnr", orgnr, "--json"]
     argv += ["--data-dir", str(data_dir), "--public-url", issuer]
     if database_url:
         argv += ["--database-url", database_url]
@@ -592,14 +598,16 @@ class SignedIn:
     tool: Any
 
 
-def sign_in(issuer: str, client: dict[str, Any], pid: str) -> SignedIn:
+def sign_in(
+    issuer: str, client: dict[str, Any], pid: str, scopes: Sequence[str] = CLINICAL_SCOPES
+) -> SignedIn:
     """The doctor signs in through the test IdP (security level 4): a DPoP-bound token."""
     from samhandling.services.trust.tokentool import TokenClient
 
     tool = TokenClient(issuer, client["client_id"], client["jwk"])
     tokens = tool.sign_in(
         pid,
-        scope=f"{USER_SCOPES} {' '.join(CLINICAL_SCOPES)}",
+        scope=f"{USER_SCOPES} {' '.join(scopes)}",
         redirect_uri=REDIRECT_URI,
         security_level=4,
     )
@@ -937,24 +945,17 @@ def run_backend(
     machine: dict[str, Any],
     stamp: str,
 ) -> dict[str, Any]:
-    data_dir = bench.RESULTS / "data" / f"policy-{backend}"
-    shutil.rmtree(data_dir, ignore_errors=True)
-    data_dir.mkdir(parents=True)
-    database_url = None
-    if backend == "postgresql":
-        database_url = bench.pg_url(args.pg_admin_url, args.pg_database)
-        machine["postgresql"] = asyncio.run(bench.pg_recreate(args.pg_admin_url, args.pg_database))
-    setup: dict[str, Any] = {
-        "backend": backend,
-        "data_dir": data_dir,
-        "database_url": database_url,
-    }
-    info: dict[str, Any] = {
-        "backend": backend,
-        "data_dir": os.path.relpath(data_dir, bench.ROOT),
-        "database_url": database_url,
-    }
-    try:
+    with bench.fresh_backend(backend, "policy", args, machine) as (data_dir, database_url):
+        setup: dict[str, Any] = {
+            "backend": backend,
+            "data_dir": data_dir,
+            "database_url": database_url,
+        }
+        info: dict[str, Any] = {
+            "backend": backend,
+            "data_dir": os.path.relpath(data_dir, bench.ROOT),
+            "database_url": database_url,
+        }
         bench.log(f"{backend}: loading {world.resources:,} resources (in process)")
         info["load"] = asyncio.run(_load_into(data_dir, database_url, world))
         bench.log(f"{backend}: loaded in {info['load']['seconds']} s")
@@ -962,11 +963,6 @@ def run_backend(
             bench.stored_rows(backend, data_dir, database_url, "ANALYZE")
         info["pairs"] = [run_pair(setup, world, w, gen, args, stamp) for w in args.workers]
         info["client"] = setup.get("client")
-    finally:
-        if backend == "postgresql" and not args.keep_data:
-            asyncio.run(bench.pg_drop(args.pg_admin_url, args.pg_database))
-        if not args.keep_data:
-            shutil.rmtree(data_dir, ignore_errors=True)
     return info
 
 

@@ -45,7 +45,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -300,6 +300,29 @@ async def pg_drop(admin_url: str, database: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+@contextlib.contextmanager
+def fresh_backend(
+    backend: str, name: str, args: argparse.Namespace, machine: dict[str, Any]
+) -> Iterator[tuple[Path, str | None]]:
+    """(data directory, database URL) of a brand-new ``backend`` for the benchmark ``name``:
+    an empty data directory, and on PostgreSQL a recreated ``args.pg_database`` (its server
+    version into ``machine``); both removed afterwards unless ``args.keep_data``."""
+    data_dir = RESULTS / "data" / f"{name}-{backend}"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    database_url = None
+    if backend == "postgresql":
+        database_url = pg_url(args.pg_admin_url, args.pg_database)
+        machine["postgresql"] = asyncio.run(pg_recreate(args.pg_admin_url, args.pg_database))
+    try:
+        yield data_dir, database_url
+    finally:
+        if backend == "postgresql" and not args.keep_data:
+            asyncio.run(pg_drop(args.pg_admin_url, args.pg_database))
+        if not args.keep_data:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 async def pg_settings(url: str) -> dict[str, str]:
