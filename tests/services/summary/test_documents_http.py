@@ -273,3 +273,25 @@ def test_a_large_document_is_shared_and_retrieved_whole(setting: Clinic) -> None
         received = b"".join(raw.iter_bytes())
     assert received == content
     assert int(raw.headers["content-length"]) == len(content)
+
+
+def test_other_lists_and_binaries_are_plain_resources(setting: Clinic) -> None:
+    """Only a SubmissionSet and a document's content are written once: another List, or a
+    Binary that holds no document, is updated and deleted as usual."""
+    person = setting.world.person(53)
+    doctor = setting.doctor
+    listed = {"resourceType": "List", "status": "current", "mode": "working",
+              "subject": {"reference": f"Patient/{person.patient_id}"}}  # fmt: skip
+    created = doctor.post("/List", json=listed, headers=SAMTYKKE)
+    assert created.status_code == 201, created.text
+    path = f"/List/{created.json()['id']}"
+    changed = doctor.put(path, json={**created.json(), "status": "retired"}, headers=SAMTYKKE)
+    assert changed.status_code == 200, changed.text
+    assert doctor.delete(path, headers=SAMTYKKE).status_code in (200, 204)
+    admin = setting.world.admin
+    binary = {"resourceType": "Binary", "contentType": "text/plain", "data": "aGVp"}
+    made = admin.post("/Binary", json=binary)
+    assert made.status_code == 201, made.text
+    path = f"/Binary/{made.json()['id']}"
+    assert admin.put(path, json={**binary, "id": made.json()["id"]}).status_code == 200
+    assert admin.delete(path).status_code in (200, 204)

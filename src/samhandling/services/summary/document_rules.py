@@ -153,13 +153,13 @@ class DocumentRules:
     async def permit_unchanging(
         self, context: AccessContext, new: dict | None, current: bytes | None
     ) -> None:
-        """A document's content (Binary) and a SubmissionSet are written once."""
-        if new is not None and new.get("resourceType") == "List" and not is_submission_set(new):
-            stored = orjson.loads(current) if current is not None else None
-            if stored is None or not is_submission_set(stored):
-                return  # an ordinary List
-        type_name = new.get("resourceType") if new is not None else "resource"
-        _not_citizen(context, str(type_name))
+        """A document's content (a Binary whose securityContext is a DocumentReference) and
+        a SubmissionSet are written once; other Lists and Binaries are plain resources."""
+        stored = orjson.loads(current) if current is not None else None
+        shared = [r for r in (new, stored) if r is not None and _is_sharing(r)]
+        if not shared:
+            return
+        _not_citizen(context, str(shared[0].get("resourceType")))
         if current is not None:
             raise FhirError.of(
                 405,
@@ -182,6 +182,15 @@ class DocumentRules:
                 "List": self.permit_unchanging,
             },
         )
+
+
+def _is_sharing(resource: dict) -> bool:
+    """Whether a List or Binary belongs to a shared document: a SubmissionSet, or a
+    document's content."""
+    if resource.get("resourceType") == "List":
+        return is_submission_set(resource)
+    reference = _security_context(resource)
+    return reference is not None and reference.startswith(("DocumentReference/", "urn:uuid:"))
 
 
 def _is_label_leaf(criterion: object) -> bool:
