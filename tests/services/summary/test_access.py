@@ -174,6 +174,25 @@ def test_reserved_patient_gets_no_new_critical_information(
         assert search.status_code == 403 and reason_of(search) == "reserved"
 
 
+def test_a_write_refused_by_kjernejournals_rules_is_in_the_patients_log(
+    world: World, audit: httpx.Client
+) -> None:
+    """A health worker who registers in another's name is refused (403), and the record of
+    the refusal names the patient (so it is in their access log)."""
+    person = world.person(53)
+    pid, hpr = new_doctor(world)
+    _, other = new_doctor(world)
+    with world.clinician(pid) as doctor:
+        refused = doctor.post(
+            "/Flag", json=critical("9", person.patient_id, other), headers=basis("SAMTYKKE")
+        )
+        assert refused.status_code == 403, refused.text
+    recorded = [summary(e) for e in records_of(audit, hpr, pid)]
+    assert [(r["interaction"], r["outcome"], r["patients"]) for r in recorded] == [
+        ("create", "8", [person.pid])
+    ]
+
+
 def test_hidden_entry_is_left_out_of_searches(
     world: World, entries: dict[str, tuple[Person, str]]
 ) -> None:

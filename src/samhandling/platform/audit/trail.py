@@ -34,7 +34,7 @@ from samhandling.platform.policy.registers import (
     PersonnelRegister,
     PersonRegister,
 )
-from samhandling.platform.policy.rules import Denied
+from samhandling.platform.policy.rules import Denied, Refused
 
 ACTIONS = {
     access.CREATE: "C",
@@ -141,7 +141,7 @@ class AuditTrail:
                     keys.update(await finder.patients_of(touched.type, resource))
             if event.kind == access.SEARCH and event.query and event.type:
                 keys.update(self._searched_patients(event.type, event.query))
-        if isinstance(event.error, Denied):
+        if isinstance(event.error, (Denied, Refused)):
             keys.update(event.error.persons)
             if not keys and event.type in personal:
                 keys.update(await self._target_patients(event.target))

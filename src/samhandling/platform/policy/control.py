@@ -27,7 +27,14 @@ from samhandling.platform.policy.patients import (
     PatientFinder,
     in_patient_compartment,
 )
-from samhandling.platform.policy.rules import Decision, Denied, Reason, Rules, caller_denial
+from samhandling.platform.policy.rules import (
+    Decision,
+    Denied,
+    Reason,
+    Refused,
+    Rules,
+    caller_denial,
+)
 from samhandling.platform.policy.service import ServicePolicy
 
 NO_PATIENT = "-"  # a Patient id nothing has: a search for a person without one finds nothing
@@ -229,7 +236,17 @@ class Policy:
                 raise not_found(type, str(before.get("id")))
         permit = self.service_of(type).permit_write.get(type)
         if permit is not None:
-            await permit(context, new, current)
+            try:
+                await permit(context, new, current)
+            except FhirError as error:
+                if not health or isinstance(error, Denied):
+                    raise
+                assert self.finder is not None
+                concerned = set()
+                for resource in (new, orjson.loads(current) if current is not None else None):
+                    if resource is not None:
+                        concerned |= await self.finder.patients_of(type, resource)
+                raise Refused(error, tuple(sorted(concerned))) from None
         if health and new is not None:
             await self._judge(context, type, new, writing=True)
 

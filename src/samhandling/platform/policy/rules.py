@@ -58,6 +58,15 @@ class Denied(FhirError):
         self.persons: tuple[str, ...] = ()  # the persons whose information was refused
 
 
+class Refused(FhirError):
+    """A service's write rule refused a write of health information: its error, with the
+    persons the write concerned (so the refusal is in their access log too)."""
+
+    def __init__(self, error: FhirError, persons: tuple[str, ...]) -> None:
+        super().__init__(error.status, error.issues, error.headers)
+        self.persons = persons
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What a caller may do with one person's information in one service."""
