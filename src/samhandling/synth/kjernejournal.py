@@ -41,8 +41,10 @@ from typing import Any
 
 from samhandling.platform.identifiers import HPR_SYSTEM, ORGNR_SYSTEM
 from samhandling.services.registries.model import ENTERPRISE_TYPE
+from samhandling.services.summary.critical import ALLERGY_VERIFICATION, CONDITION_VERIFICATION
 from samhandling.services.summary.documents import (
     BLOCKED,
+    COMPREHENSIVE_PROVIDE_BUNDLE,
     CONFIDENTIALITY_CODES,
     CONFIDENTIALITY_SYSTEM,
     DOCUMENT_TYPE_SYSTEM,
@@ -65,9 +67,6 @@ from samhandling.synth.identifiers import hpr_number, organisasjonsnummer
 from samhandling.synth.population import REFERENCE_DATE, _meta, _oslo
 
 CONFIDENTIALITY = {"N": CONFIDENTIALITY_CODES["N"], BLOCKED: CONFIDENTIALITY_CODES[BLOCKED]}
-MHD_PROFILE = (
-    "https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Comprehensive.ProvideBundle"
-)
 URI_SYSTEM = "urn:ietf:rfc:3986"  # masterIdentifier and SubmissionSet uniqueId: urn:oid:2.25.<n>
 SNOMED = "http://snomed.info/sct"
 PDF = "application/pdf"
@@ -78,9 +77,7 @@ _KIND_OF_ENTERPRISE = {"sykehus": "sykehus", "avtalespesialist": "avtalespesiali
                        "legevakt": "legevakt"}  # fmt: skip
 
 _ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
-_ALLERGY_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
 _CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
-_CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,7 +352,7 @@ def critical_entry(
                 source_extension,
             ],
             "clinicalStatus": _concept(_ALLERGY_CLINICAL, "active", "Active"),
-            "verificationStatus": _verification(_ALLERGY_VERIFICATION, verified),
+            "verificationStatus": _verification(ALLERGY_VERIFICATION, verified),
             "type": "allergy",
             "category": [item.kind],
             "criticality": item.criticality,
@@ -371,7 +368,7 @@ def critical_entry(
             "contained": [recorder(author)],
             "extension": [source_extension],
             "clinicalStatus": _concept(_CONDITION_CLINICAL, "active", "Active"),
-            "verificationStatus": _verification(_CONDITION_VERIFICATION, verified),
+            "verificationStatus": _verification(CONDITION_VERIFICATION, verified),
             "category": [kj_category],
             "code": _about(item),
             "subject": patient,
@@ -673,7 +670,7 @@ def provide_bundle(
     list_url = _urn(random.Random(unique_id))
     return {
         "resourceType": "Bundle",
-        "meta": {"profile": [MHD_PROFILE]},
+        "meta": {"profile": [COMPREHENSIVE_PROVIDE_BUNDLE]},
         "type": "transaction",
         "entry": [
             {"fullUrl": list_url, "resource": submission_set,

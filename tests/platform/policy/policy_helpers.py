@@ -23,6 +23,7 @@ from samhandling.services.registries.model import (
     PARENTAL_RESPONSIBILITY,
 )
 from samhandling.services.summary.documents import (
+    COMPREHENSIVE_PROVIDE_BUNDLE,
     CONFIDENTIALITY_SYSTEM,
     DOCUMENT_TYPE_SYSTEM,
     MHD_LIST_TYPES,
@@ -340,9 +341,6 @@ def summary(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-MHD_PROFILE = (
-    "https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Comprehensive.ProvideBundle"
-)
 EPICRISIS = ("A03-2", "A00-1")  # a Volven 9602 document type (Epikrise) and its class
 AUTHOR_HPR = "2058756"
 
@@ -432,5 +430,5 @@ def submission(patient_id: str, *documents: tuple[bytes, tuple[str, str]]) -> di
             "request": {"method": "POST", "url": "List"},
         },
     )
-    return {"resourceType": "Bundle", "type": "transaction", "meta": {"profile": [MHD_PROFILE]},
-            "entry": entries}  # fmt: skip
+    meta = {"profile": [COMPREHENSIVE_PROVIDE_BUNDLE]}
+    return {"resourceType": "Bundle", "type": "transaction", "meta": meta, "entry": entries}

@@ -472,11 +472,10 @@ def configure_documents(
 
 # ITI-65 Provide Document Bundle
 
+MHD_PROFILES: Final = "https://profiles.ihe.net/ITI/MHD/StructureDefinition"
+COMPREHENSIVE_PROVIDE_BUNDLE: Final = f"{MHD_PROFILES}/IHE.MHD.Comprehensive.ProvideBundle"
 PROVIDE_BUNDLE_PROFILES: Final = frozenset(
-    {
-        "https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Comprehensive.ProvideBundle",
-        "https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Minimal.ProvideBundle",
-    }
+    {COMPREHENSIVE_PROVIDE_BUNDLE, f"{MHD_PROFILES}/IHE.MHD.Minimal.ProvideBundle"}
 )
 
 

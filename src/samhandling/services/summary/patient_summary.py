@@ -32,7 +32,7 @@ from samhandling.platform.fhir.datetimes import format_instant
 from samhandling.platform.fhir.engine import FhirEngine
 from samhandling.platform.fhir.errors import FhirError, not_found
 from samhandling.platform.fhir.operations import OperationCall
-from samhandling.platform.fhir.rest.search import run_search
+from samhandling.platform.fhir.rest.search import visible_search
 from samhandling.platform.fhir.storage import ResourceVersion
 from samhandling.platform.identifiers import DNR_SYSTEM, FNR_SYSTEM, identifier_error
 from samhandling.platform.policy.registers import NoRegisters, PersonRegister
@@ -176,26 +176,16 @@ class PatientSummary:
             ("_sort", "-_lastUpdated"),
             ("_count", str(SECTION_LIMIT)),
         ]
-        found = await run_search(
-            self._engine,
-            path=section.type,
-            target_type=section.type,
-            items=items,
-            base=call.base,
-            strict=True,
-            context=call.context,
-            touched=call.touched,
-            headers=call.headers,  # e.g. how many blocked documents were withheld
-        )
-        found = loads(dumps(found))  # the resources as values (the page holds raw JSON)
-        assert isinstance(found, dict)
-        resources = [
-            entry["resource"]
-            for entry in found.get("entry", [])
-            if entry.get("search", {}).get("mode") == "match"
-        ]
-        more = any(link.get("relation") == "next" for link in found.get("link", []))
-        return Listed(section, resources, more)
+        request = self._engine.parse_search((section.type,), items, strict=True)
+        page = await visible_search(self._engine, request, base=call.base, context=call.context)
+        call.headers.update(page.headers)  # e.g. how many blocked documents were withheld
+        resources = []
+        for row in page.matches:
+            call.touched.append(Touched(row.type, row.id, row.version, row.content))
+            resource = loads(row.content)
+            assert isinstance(resource, dict)
+            resources.append(resource)
+        return Listed(section, resources, page.next_cursor is not None)
 
     async def _patient(self, call: OperationCall, stored: ResourceVersion) -> dict[str, Any]:
         """The Patient as the caller may see it (address protection applies); its id and
